@@ -1,0 +1,49 @@
+{{/*
+Names of the upstream chart's objects, computed the way upstream's valkey.fullname and
+valkey.selectorLabels do, so that the wrapper's objects select the upstream pods.
+*/}}
+{{- define "wrapper.upstreamName" -}}
+{{- default "valkey" .Values.valkey.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "wrapper.upstreamFullname" -}}
+{{- if .Values.valkey.fullnameOverride }}
+{{- .Values.valkey.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := include "wrapper.upstreamName" . }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "wrapper.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wrapper.upstreamName" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "wrapper.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "wrapper.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: valkey-platform
+{{- end }}
+
+{{/*
+Checks that JSON schema cannot express (they compare two values). Each failure names
+the field and the fix.
+*/}}
+{{- define "wrapper.validate" -}}
+{{- $replica := .Values.valkey.replica }}
+{{- if gt (int $replica.minReplicasToWrite) (int $replica.replicas) }}
+{{- fail (printf "valkey.replica.minReplicasToWrite (%d) is greater than valkey.replica.replicas (%d): the primary would refuse every write with NOREPLICAS. Lower minReplicasToWrite or raise replicas." (int $replica.minReplicasToWrite) (int $replica.replicas)) }}
+{{- end }}
+{{- if and .Values.storageClass.create (ne $replica.persistence.storageClass .Values.storageClass.name) }}
+{{- fail (printf "valkey.replica.persistence.storageClass (%q) differs from storageClass.name (%q), so the class this chart creates would go unused. Use the same name, or set storageClass.create: false to use an existing class." $replica.persistence.storageClass .Values.storageClass.name) }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.valkey.networkPolicy }}
+{{- fail "networkPolicy.enabled (the wrapper's policy) and valkey.networkPolicy (upstream's) are both set: two policies would each allow what the other denies. Keep one." }}
+{{- end }}
+{{- end }}
