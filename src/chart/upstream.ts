@@ -1,0 +1,76 @@
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { cacheDir } from "../settings.ts";
+import type { Helm } from "./helm.ts";
+
+export const UPSTREAM_REPOSITORY = "https://valkey.io/valkey-helm/";
+export const UPSTREAM_CHART = "valkey";
+
+/**
+ * The offline chart cache: one folder per upstream version holding the unpacked chart,
+ * <cache>/charts/valkey-<version>/valkey/Chart.yaml. `helm pull --untar` fills it on a
+ * connected machine; offline it is filled by hand (README, "Offline use").
+ */
+export function chartCacheDir(): string {
+  return join(cacheDir(), "charts");
+}
+
+export function cachedChartPath(version: string): string {
+  return join(chartCacheDir(), `${UPSTREAM_CHART}-${version}`, UPSTREAM_CHART);
+}
+
+/** Upstream versions present in the cache, oldest first. */
+export function cachedUpstreamVersions(): string[] {
+  if (!existsSync(chartCacheDir())) return [];
+  return readdirSync(chartCacheDir())
+    .map((name) => /^valkey-(\d+\.\d+\.\d+.*)$/.exec(name)?.[1])
+    .filter((version): version is string => !!version && existsSync(join(cachedChartPath(version), "Chart.yaml")))
+    .sort(compareVersions);
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
+  const pb = b.split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}
+
+export class UpstreamChartMissing extends Error {
+  constructor(version: string, pullError: string) {
+    super(
+      `The upstream chart valkey ${version} is not in the chart cache (${cachedChartPath(version)}) ` +
+        `and could not be pulled from ${UPSTREAM_REPOSITORY}:\n  ${pullError.trim().split("\n").slice(-2).join("\n  ")}\n` +
+        "Fix: on a connected machine the harness pulls it by itself (or run " +
+        `\`helm pull valkey --repo ${UPSTREAM_REPOSITORY} --version ${version} --untar --untardir ${join(chartCacheDir(), `valkey-${version}`)}\`); ` +
+        `offline, unpack the chart so that ${join(cachedChartPath(version), "Chart.yaml")} exists (README, "Offline use").`,
+    );
+    this.name = "UpstreamChartMissing";
+  }
+}
+
+/**
+ * Resolves an upstream chart version to a local unpacked chart: from the cache, or by
+ * pulling it into the cache.
+ */
+export async function resolveUpstreamChart(helm: Helm, version: string): Promise<string> {
+  if (!/^\d+\.\d+\.\d+(-[\w.]+)?$/.test(version)) {
+    throw new Error(`upstream chart version ${JSON.stringify(version)} is not a semantic version such as 0.9.0`);
+  }
+  const path = cachedChartPath(version);
+  if (existsSync(join(path, "Chart.yaml"))) return path;
+  const target = join(chartCacheDir(), `${UPSTREAM_CHART}-${version}`);
+  mkdirSync(target, { recursive: true });
+  try {
+    await helm.run(
+      ["pull", UPSTREAM_CHART, "--repo", UPSTREAM_REPOSITORY, "--version", version, "--untar", "--untardir", target],
+      { timeoutMs: 60_000 },
+    );
+  } catch (error) {
+    rmSync(target, { recursive: true, force: true });
+    throw new UpstreamChartMissing(version, error instanceof Error ? error.message : String(error));
+  }
+  return path;
+}

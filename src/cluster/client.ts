@@ -1,0 +1,92 @@
+import { isPodReady, Kube, waitFor } from "../kube/index.ts";
+import { run, runOrThrow } from "../process.ts";
+import {
+  type ClusterInfo,
+  HOST_NODE_PORTS,
+  hostAddressOf,
+  kubeConfigOf,
+  kubeconfigFile,
+  loadImages,
+  refreshClusterInfo,
+} from "./index.ts";
+
+/** A test process's view of the shared cluster: API clients, host access, node operations. */
+export class ClusterClient {
+  info: ClusterInfo;
+  kube: Kube;
+  readonly kubeconfigPath: string;
+
+  private constructor(info: ClusterInfo) {
+    this.info = info;
+    this.kube = new Kube(kubeConfigOf(info));
+    this.kubeconfigPath = kubeconfigFile(info);
+  }
+
+  static async connect(info: ClusterInfo): Promise<ClusterClient> {
+    return new ClusterClient(await refreshClusterInfo(info));
+  }
+
+  /** Image for throwaway test pods (a shell, wget, nslookup). */
+  get helperImage(): string {
+    return this.info.images?.helper ?? process.env.VALKEY_HELPER_IMAGE ?? "busybox:1.36";
+  }
+
+  /**
+   * Makes pods reachable from the host: a NodePort Service (published out of the node
+   * container on 127.0.0.1) in front of the selected pods.
+   */
+  async exposeToHost(
+    namespace: string,
+    name: string,
+    selector: Record<string, string>,
+    port: number,
+  ): Promise<{ host: string; port: number }> {
+    const nodePort = await this.kube.createNodePortService(namespace, name, selector, port, HOST_NODE_PORTS);
+    return hostAddressOf(this.info, nodePort);
+  }
+
+  loadImages(images: string[]): Promise<void> {
+    return loadImages(this.info, images);
+  }
+
+  /** Restarts the node container and waits until the node and the API answer again. */
+  async restartNode(timeoutMs = 300_000): Promise<void> {
+    const id = this.requireContainer();
+    await runOrThrow("docker", ["restart", "--time", "30", id]);
+    this.info = await refreshClusterInfo(this.info);
+    this.kube = new Kube(kubeConfigOf(this.info));
+    await waitFor(
+      "the node to be Ready after its restart",
+      async () => {
+        const nodes = await this.kube.core.listNode();
+        return nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+      },
+      { timeoutMs, intervalMs: 1000 },
+    );
+    await waitFor(
+      "CoreDNS to be Ready after the node's restart",
+      async () => (await this.kube.pods("kube-system", "k8s-app=kube-dns")).some(isPodReady),
+      { timeoutMs, intervalMs: 1000 },
+    );
+  }
+
+  /** Recent log of the node container (kubelet, containerd and kubeadm write to files in it). */
+  async nodeLog(file: "kubelet" | "containerd" | "kube-proxy" | "kubeadm", lines = 40): Promise<string> {
+    const result = await run("docker", [
+      "exec",
+      this.requireContainer(),
+      "tail",
+      "-n",
+      String(lines),
+      `/var/log/kube-node/${file}.log`,
+    ]);
+    return result.stdout || result.stderr;
+  }
+
+  private requireContainer(): string {
+    if (this.info.kind !== "container" || !this.info.containerId) {
+      throw new Error("this operation needs the harness's own cluster container, not an existing cluster");
+    }
+    return this.info.containerId;
+  }
+}

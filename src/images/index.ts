@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { listFiles } from "../files.ts";
+import { run, runOrThrow } from "../process.ts";
+import { cacheDir } from "../settings.ts";
+
+export const IMAGE_INPUTS = fileURLToPath(new URL("../../fixtures/images/", import.meta.url));
+
+/** The offline images of one build, and what is inside them. */
+export interface ImageSet {
+  inputs: string;
+  /** Kubernetes node image that speaks k3s's command line. */
+  node: string;
+  valkey: string;
+  exporter: string;
+  /** busybox image for test pods and local-path's helper pods. */
+  helper: string;
+  versions: Record<string, string>;
+}
+
+/** Hash of every pinned input (Go modules, Debian suites, node files): the images' cache key. */
+export function inputHash(): string {
+  const hash = createHash("sha256");
+  for (const file of listFiles(IMAGE_INPUTS)) {
+    hash.update(relative(IMAGE_INPUTS, file));
+    hash.update("\0");
+    hash.update(readFileSync(file));
+    hash.update(statSync(file).mode & 0o111 ? "x" : "-");
+  }
+  return hash.digest("hex").slice(0, 12);
+}
+
+export function imagesDir(hash = inputHash()): string {
+  return join(cacheDir(), "images", hash);
+}
+
+async function dockerHasImage(image: string): Promise<boolean> {
+  return (await run("docker", ["image", "inspect", image])).code === 0;
+}
+
+/** The image set already built for the current inputs, or undefined. */
+export async function builtImages(): Promise<ImageSet | undefined> {
+  const manifest = join(imagesDir(), "manifest.json");
+  if (!existsSync(manifest)) return undefined;
+  const set = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
+  for (const image of [set.node, set.valkey, set.exporter, set.helper]) {
+    if (!(await dockerHasImage(image))) return undefined;
+  }
+  return set;
+}
+
+/** Removes the outputs and node images of builds from other inputs (they are large). */
+async function pruneOtherBuilds(current: string, log: (line: string) => void): Promise<void> {
+  const root = join(cacheDir(), "images");
+  for (const entry of readdirSync(root)) {
+    if (entry === current || entry === "rootfs" || !/^[0-9a-f]{12}$/.test(entry)) continue;
+    const manifest = join(root, entry, "manifest.json");
+    if (existsSync(manifest)) {
+      const { node } = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
+      await run("docker", ["rmi", node]);
+    }
+    rmSync(join(root, entry), { recursive: true, force: true });
+    log(`[images] removed the build of earlier inputs ${entry}`);
+  }
+}
+
+/**
+ * Builds the node and workload images unless the current inputs were built already.
+ * Needs a Docker engine, Go, gcc and debootstrap (.ci/run installs them).
+ */
+export async function ensureImages(log: (line: string) => void = console.log): Promise<ImageSet> {
+  const existing = await builtImages();
+  if (existing) {
+    log(`[images] up to date: ${existing.node} (inputs ${existing.inputs})`);
+    return existing;
+  }
+  const hash = inputHash();
+  log(`[images] building inputs ${hash} into ${imagesDir(hash)}`);
+  await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {
+    echo: true,
+    env: { ...process.env, OUT: imagesDir(hash), INPUT_HASH: hash, ROOTFS_DIR: join(cacheDir(), "images", "rootfs") },
+  });
+  await pruneOtherBuilds(hash, log);
+  const built = await builtImages();
+  if (!built) throw new Error(`the image build finished but ${imagesDir(hash)}/manifest.json names missing images`);
+  return built;
+}

@@ -1,0 +1,64 @@
+import { spawn } from "node:child_process";
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface RunOptions {
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Stream the child's output to ours (long builds); it is still captured. */
+  echo?: boolean;
+  timeoutMs?: number;
+}
+
+/** Runs a program (no shell) and resolves with its output, whatever its exit code. */
+export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: options.timeoutMs,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => {
+      out.push(chunk);
+      if (options.echo) process.stdout.write(chunk);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      err.push(chunk);
+      if (options.echo) process.stderr.write(chunk);
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) =>
+      resolvePromise({
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        code: code ?? (signal ? 128 : 1),
+      }),
+    );
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+export class CommandError extends Error {
+  readonly result: RunResult;
+  constructor(command: string, args: readonly string[], result: RunResult) {
+    const tail = (result.stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+    super(`${command} ${args.join(" ")} exited with ${result.code}:\n${tail}`);
+    this.name = "CommandError";
+    this.result = result;
+  }
+}
+
+/** Runs a program and throws a CommandError with its last output lines when it fails. */
+export async function runOrThrow(command: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+  const result = await run(command, args, options);
+  if (result.code !== 0) throw new CommandError(command, args, result);
+  return result.stdout;
+}

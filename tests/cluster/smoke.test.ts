@@ -1,0 +1,189 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect } from "vitest";
+import type { ClusterClient } from "../../src/cluster/client.ts";
+import { isPodReady, waitFor } from "../../src/kube/index.ts";
+import { clusterUnavailable, test } from "../support/fixtures.ts";
+
+const READY_TIMEOUT = 120_000;
+
+function helperPod(cluster: ClusterClient, name: string, spec: Partial<V1Pod["spec"]> & object, labels = {}): V1Pod {
+  return {
+    metadata: { name, labels: { app: name, ...labels } },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: "main",
+          image: cluster.helperImage,
+          imagePullPolicy: "IfNotPresent",
+          command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+        },
+      ],
+      ...spec,
+    },
+  };
+}
+
+async function startPod(cluster: ClusterClient, namespace: string, pod: V1Pod): Promise<void> {
+  await cluster.kube.core.createNamespacedPod({ namespace, body: pod });
+  const name = pod.metadata?.name as string;
+  await waitFor(
+    `pod ${name} to be Ready`,
+    async () => isPodReady(await cluster.kube.core.readNamespacedPod({ namespace, name })),
+    { timeoutMs: READY_TIMEOUT },
+  );
+}
+
+async function sh(cluster: ClusterClient, namespace: string, pod: string, script: string) {
+  return cluster.kube.exec(namespace, pod, "main", ["sh", "-c", script]);
+}
+
+describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => {
+  test("answers the API and reports its node Ready with the expected versions", async ({ cluster, namespace }) => {
+    const nodes = await cluster.kube.core.listNode();
+    expect(nodes.items).toHaveLength(1);
+    const node = nodes.items[0];
+    expect(node?.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+    const versions = cluster.info.images?.versions;
+    if (versions) {
+      expect(node?.status?.nodeInfo?.kubeletVersion).toBe(versions.kubernetes);
+      expect(node?.status?.nodeInfo?.containerRuntimeVersion).toBe(`containerd://${versions.containerd}`);
+    }
+    const classes = await cluster.kube.storage.listStorageClass();
+    const localPath = classes.items.find((c) => c.metadata?.name === "local-path");
+    expect(localPath?.provisioner).toBe("rancher.io/local-path");
+    expect(localPath?.metadata?.annotations?.["storageclass.kubernetes.io/is-default-class"]).toBe("true");
+  });
+
+  test("resolves a headless Service's per-pod DNS name from a pod", async ({ cluster, namespace }) => {
+    await cluster.kube.core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: "web" },
+        spec: { clusterIP: "None", selector: { app: "web-0" }, ports: [{ port: 8080 }] },
+      },
+    });
+    await startPod(
+      cluster,
+      namespace,
+      helperPod(cluster, "web-0", {
+        hostname: "web-0",
+        subdomain: "web",
+        containers: [
+          {
+            name: "main",
+            image: cluster.helperImage,
+            imagePullPolicy: "IfNotPresent",
+            command: [
+              "sh",
+              "-c",
+              "mkdir -p /tmp/www && echo hello-from-web-0 > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
+            ],
+            ports: [{ containerPort: 8080 }],
+            readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+          },
+        ],
+      }),
+    );
+    await startPod(cluster, namespace, helperPod(cluster, "client", {}));
+    const fqdn = `web-0.web.${namespace}.svc.cluster.local`;
+    const lookup = await waitFor(
+      `${fqdn} to resolve`,
+      async () => {
+        const result = await sh(cluster, namespace, "client", `nslookup ${fqdn}`);
+        return result.exitCode === 0 ? result.stdout : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    const webPod = await cluster.kube.core.readNamespacedPod({ namespace, name: "web-0" });
+    expect(lookup).toContain(webPod.status?.podIP);
+  });
+
+  test("routes a pod's request to another pod through a ClusterIP Service", async ({ cluster, namespace }) => {
+    await cluster.kube.core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: "web-clusterip" },
+        spec: { selector: { app: "web-0" }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+    });
+    const page = await waitFor(
+      "the ClusterIP Service to answer",
+      async () => {
+        const result = await sh(
+          cluster,
+          namespace,
+          "client",
+          `wget -q -T 3 -O - http://web-clusterip.${namespace}.svc.cluster.local/`,
+        );
+        return result.exitCode === 0 ? result.stdout : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    expect(page.trim()).toBe("hello-from-web-0");
+  });
+
+  test("lets the host reach a Service port through 127.0.0.1", async ({ cluster, namespace }) => {
+    const address = await cluster.exposeToHost(namespace, "web-host", { app: "web-0" }, 8080);
+    expect(address.host).toBe("127.0.0.1");
+    const body = await waitFor(
+      `http://${address.host}:${address.port}/ to answer`,
+      async () => {
+        const response = await fetch(`http://${address.host}:${address.port}/`, { signal: AbortSignal.timeout(3000) });
+        return response.ok ? response.text() : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000 },
+    );
+    expect(body.trim()).toBe("hello-from-web-0");
+  });
+
+  test("binds a local-path volume whose data survives the pod's replacement", async ({ cluster, namespace }) => {
+    await cluster.kube.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: "data" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "64Mi" } } },
+      },
+    });
+    const writer = helperPod(cluster, "writer", {
+      volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
+    });
+    for (const container of writer.spec?.containers ?? [])
+      container.volumeMounts = [{ name: "data", mountPath: "/data" }];
+    await startPod(cluster, namespace, writer);
+    const claim = await cluster.kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: "data" });
+    expect(claim.status?.phase).toBe("Bound");
+    expect(claim.spec?.storageClassName).toBe("local-path");
+    expect((await sh(cluster, namespace, "writer", "echo survived-$((6*7)) > /data/proof && sync")).exitCode).toBe(0);
+
+    await cluster.kube.core.deleteNamespacedPod({ namespace, name: "writer", gracePeriodSeconds: 0 });
+    await waitFor(
+      "the writer pod to be gone",
+      async () => !(await cluster.kube.pods(namespace)).some((p) => p.metadata?.name === "writer"),
+      { timeoutMs: 60_000 },
+    );
+    await startPod(cluster, namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
+    expect((await sh(cluster, namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+  });
+
+  test("comes back with its objects and volumes after the node container restarts", async ({
+    cluster,
+    namespace,
+    skip,
+  }) => {
+    if (cluster.info.kind !== "container") skip("an existing cluster's nodes are not the harness's to restart");
+    await cluster.restartNode();
+    const reader = await waitFor(
+      "the reader pod to run again after the restart",
+      async () => {
+        const pod = await cluster.kube.core.readNamespacedPod({ namespace, name: "reader" });
+        return isPodReady(pod) ? pod : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    expect(reader.metadata?.name).toBe("reader");
+    expect((await sh(cluster, namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+    const services = await cluster.kube.core.listNamespacedService({ namespace });
+    expect(services.items.map((s) => s.metadata?.name)).toContain("web-clusterip");
+  });
+});
