@@ -203,11 +203,18 @@ export class Kube {
           .map((e) => `${e.type} ${e.involvedObject.kind}/${e.involvedObject.name} ${e.reason}: ${e.message}`),
       );
       for (const pod of pods.filter((p) => !isPodReady(p))) {
-        const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-        for (const container of containers) {
+        const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+        const started = statuses.filter((s) => s.state?.running || s.state?.terminated || s.restartCount > 0);
+        for (const container of started) {
           const name = pod.metadata?.name ?? "";
           const text = await this.core
-            .readNamespacedPodLog({ namespace, name, container: container.name, tailLines: logLines })
+            .readNamespacedPodLog({
+              namespace,
+              name,
+              container: container.name,
+              tailLines: logLines,
+              previous: !!container.state?.waiting,
+            })
             .catch((error: unknown) => `(no log: ${error instanceof Error ? error.message.split("\n")[0] : error})`);
           sections.push(`--- last ${logLines} log lines of ${name}/${container.name}`, String(text).trimEnd());
         }

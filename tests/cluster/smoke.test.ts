@@ -47,7 +47,9 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     const versions = cluster.info.images?.versions;
     if (versions) {
       expect(node?.status?.nodeInfo?.kubeletVersion).toBe(versions.kubernetes);
-      expect(node?.status?.nodeInfo?.containerRuntimeVersion).toBe(`containerd://${versions.containerd}`);
+      expect(node?.status?.nodeInfo?.containerRuntimeVersion).toBe(
+        `containerd://${versions.containerd?.replace(/^v/, "")}`,
+      );
     }
     const classes = await cluster.kube.storage.listStorageClass();
     const localPath = classes.items.find((c) => c.metadata?.name === "local-path");
@@ -107,6 +109,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
         spec: { selector: { app: "web-0" }, ports: [{ port: 80, targetPort: 8080 }] },
       },
     });
+    // busybox 1.35's `wget -T` segfaults; `timeout` bounds the request instead.
     const page = await waitFor(
       "the ClusterIP Service to answer",
       async () => {
@@ -114,7 +117,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
           cluster,
           namespace,
           "client",
-          `wget -q -T 3 -O - http://web-clusterip.${namespace}.svc.cluster.local/`,
+          `timeout 5 wget -q -O - http://web-clusterip.${namespace}.svc.cluster.local/`,
         );
         return result.exitCode === 0 ? result.stdout : undefined;
       },
