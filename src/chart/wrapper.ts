@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { listFiles } from "../files.ts";
-import { cacheDir } from "../settings.ts";
+import { cacheDir, listSetting, SettingError } from "../settings.ts";
 import type { Helm } from "./helm.ts";
 import { resolveUpstreamChart, UPSTREAM_CHART } from "./upstream.ts";
 
@@ -47,6 +47,22 @@ export function environments(): string[] {
     .map((name) => /^values\.(.+)\.yaml$/.exec(name)?.[1])
     .filter((env): env is string => !!env)
     .sort();
+}
+
+/** The environments VALKEY_ENVS names (comma-separated), or all of them. */
+export function selectedEnvironments(): string[] {
+  const all = environments();
+  const wanted = listSetting("VALKEY_ENVS");
+  if (!wanted) return all;
+  const unknown = wanted.filter((env) => !all.includes(env));
+  if (unknown.length > 0) {
+    throw new SettingError(
+      "VALKEY_ENVS",
+      wanted.join(","),
+      `unknown environment(s) ${unknown.join(", ")}; known: ${all.join(", ")}`,
+    );
+  }
+  return wanted;
 }
 
 export function environmentValuesFile(env: string): string {

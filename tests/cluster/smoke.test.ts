@@ -39,6 +39,10 @@ async function sh(cluster: ClusterClient, namespace: string, pod: string, script
 }
 
 describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => {
+  test.beforeEach(({ cluster, namespace, onTestFailed }) => {
+    onTestFailed(async () => console.error(await cluster.kube.diagnostics(namespace)));
+  });
+
   test("answers the API and reports its node Ready with the expected versions", async ({ cluster, namespace }) => {
     const nodes = await cluster.kube.core.listNode();
     expect(nodes.items).toHaveLength(1);

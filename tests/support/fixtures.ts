@@ -1,4 +1,5 @@
 import { test as base, inject } from "vitest";
+import { Helm } from "../../src/chart/helm.ts";
 import { ClusterClient } from "../../src/cluster/client.ts";
 import type { ClusterInfo } from "../../src/cluster/index.ts";
 
@@ -13,28 +14,29 @@ export const clusterUnavailable: string | undefined =
       : undefined;
 
 if (clusterUnavailable) {
-  console.warn(`SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable.split("\n")[0]}`);
+  console.warn(
+    `SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable.split("\n")[0]} ` +
+      "(start a Docker engine and run `npm run images`, or set VALKEY_KUBECONFIG to a cluster of yours)",
+  );
 }
 
 /**
- * Tests that run against the shared cluster ask for `cluster` by name; `namespace` is a
- * namespace of their own for the test file, deleted (with its volumes) when the file ends.
- * A failing test prints the namespace's diagnostics: pods, events, logs.
+ * Tests that run against the shared cluster ask for `cluster` and `helm` by name;
+ * `namespace` is a namespace of the test file's own, deleted (with its volumes) when the
+ * file ends.
  */
 export const test = base
   // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
   .extend("cluster", { scope: "worker" }, async ({}) => ClusterClient.connect(provided as ClusterInfo))
+  // biome-ignore lint/correctness/noEmptyPattern: as above
+  .extend("helm", { scope: "worker" }, async ({}) => {
+    const helm = await Helm.fromSettings();
+    console.log(`[helm] ${helm}`);
+    return helm;
+  })
   .extend("namespace", { scope: "file" }, async ({ cluster }, { onCleanup }) => {
     const name = `t-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
     await cluster.kube.createNamespace(name);
     onCleanup(() => cluster.kube.deleteNamespace(name));
     return name;
   });
-
-test.beforeEach(({ cluster, namespace, onTestFailed }) => {
-  onTestFailed(async () => {
-    console.error(
-      `--- diagnostics for the failed test, namespace ${namespace}\n${await cluster.kube.diagnostics(namespace)}`,
-    );
-  });
-});
