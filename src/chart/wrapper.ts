@@ -115,11 +115,11 @@ export interface RenderOptions {
 }
 
 /** A rendered Kubernetes object, loosely typed: tests read it like the YAML they know. */
-// biome-ignore lint/suspicious/noExplicitAny: manifests are arbitrary YAML
 export type Manifest = {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  // biome-ignore lint/suspicious/noExplicitAny: manifests are arbitrary YAML
   [key: string]: any;
 };
 

@@ -92,7 +92,7 @@ function hostPortMap(container: StartedK3sContainer): Record<number, number> {
 
 async function requireDocker(): Promise<void> {
   const info = await run("docker", ["info", "--format", "{{.ServerVersion}}"]).catch(() => undefined);
-  if (!info || info.code !== 0) {
+  if (info?.code !== 0) {
     throw new Error(
       "No Docker engine answers (docker info failed). Start one (`bash .ci/run` installs and starts dockerd here; on a laptop start Docker Desktop or dockerd), or point VALKEY_KUBECONFIG at an existing cluster.",
     );

@@ -43,7 +43,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     onTestFailed(async () => console.error(await cluster.kube.diagnostics(namespace)));
   });
 
-  test("answers the API and reports its node Ready with the expected versions", async ({ cluster, namespace }) => {
+  test("answers the API and reports its node Ready with the expected versions", async ({ cluster }) => {
     const nodes = await cluster.kube.core.listNode();
     expect(nodes.items).toHaveLength(1);
     const node = nodes.items[0];

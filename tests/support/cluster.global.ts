@@ -2,9 +2,6 @@ import type { TestProject } from "vitest/node";
 import { type ClusterInfo, type StartedCluster, startCluster, useExistingCluster } from "../../src/cluster/index.ts";
 import { isCI } from "../../src/settings.ts";
 
-/** Projects that need a running cluster. */
-const CLUSTER_PROJECTS = new Set(["cluster", "install", "failover", "bench"]);
-
 declare module "vitest" {
   export interface ProvidedContext {
     /** The shared cluster, or why there is none (suites then skip, or fail under CI=true). */
@@ -13,28 +10,46 @@ declare module "vitest" {
 }
 
 /**
- * Starts one cluster for every integration suite of the run, and removes it afterwards
- * (also on failure; Ctrl-C is handled by the cluster module's signal handlers).
+ * The cluster every integration project of this run shares. Vitest runs a project's
+ * global setup only when the run has test files of that project, so a unit-only run
+ * starts nothing; the projects that do run share one cluster through this process-wide
+ * slot, and the last teardown stops it.
  */
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
-  const selected = project.vitest.projects.map((p) => p.name);
-  if (!selected.some((name) => CLUSTER_PROJECTS.has(name))) return undefined;
+interface SharedCluster {
+  info: Promise<ClusterInfo | { unavailable: string }>;
+  cluster?: StartedCluster;
+  users: number;
+}
+const slot = globalThis as typeof globalThis & { valkeyHarnessCluster?: SharedCluster };
 
-  if (process.env.VALKEY_KUBECONFIG) {
-    project.provide("cluster", useExistingCluster(process.env.VALKEY_KUBECONFIG));
-    return undefined;
+async function acquire(): Promise<SharedCluster> {
+  if (!slot.valkeyHarnessCluster) {
+    const shared: SharedCluster = { users: 0, info: Promise.resolve({ unavailable: "" }) };
+    shared.info = (async () => {
+      if (process.env.VALKEY_KUBECONFIG) return useExistingCluster(process.env.VALKEY_KUBECONFIG);
+      try {
+        shared.cluster = await startCluster();
+        return shared.cluster.info;
+      } catch (error) {
+        if (isCI()) throw error;
+        return { unavailable: error instanceof Error ? error.message : String(error) };
+      }
+    })();
+    slot.valkeyHarnessCluster = shared;
   }
-  let cluster: StartedCluster;
-  try {
-    cluster = await startCluster();
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    if (isCI()) throw error;
-    project.provide("cluster", { unavailable: reason });
-    return undefined;
-  }
-  project.provide("cluster", cluster.info);
+  const shared = slot.valkeyHarnessCluster;
+  shared.users++;
+  return shared;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = await acquire();
+  project.provide("cluster", await shared.info);
   return async () => {
-    await cluster.stop();
+    shared.users--;
+    if (shared.users === 0) {
+      slot.valkeyHarnessCluster = undefined;
+      await shared.cluster?.stop();
+    }
   };
 }

@@ -1,0 +1,116 @@
+/**
+ * Measures the test cluster: warm image preparation, container start to the k3s marker
+ * line, idle memory of the node, and the install of the upstream chart in replica mode
+ * until every pod is Ready. Runs each `--runs` times (default 3) and prints medians.
+ *
+ *   npm run measure:cluster [-- --runs 5]
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Helm } from "../chart/helm.ts";
+import { resolveUpstreamChart } from "../chart/upstream.ts";
+import { pinnedUpstreamVersion } from "../chart/wrapper.ts";
+import { ensureImages } from "../images/index.ts";
+import { runOrThrow } from "../process.ts";
+import { ClusterClient } from "./client.ts";
+import { startCluster } from "./index.ts";
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+function parseRuns(argv: string[]): number {
+  const index = argv.indexOf("--runs");
+  if (index < 0) return 3;
+  const runs = Number(argv[index + 1]);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) {
+    throw new Error(`--runs ${argv[index + 1]} is not valid: give a whole number from 1 to 20`);
+  }
+  return runs;
+}
+
+/** Resident memory of every process in the node container (control plane, kubelet, pods), in MiB. */
+async function nodeMemoryMiB(containerId: string): Promise<number> {
+  const rss = await runOrThrow("docker", ["exec", containerId, "ps", "-e", "-o", "rss="]);
+  return rss.split("\n").reduce((sum, line) => sum + (Number(line.trim()) || 0), 0) / 1024;
+}
+
+const runs = parseRuns(process.argv.slice(2));
+const samples: Record<string, number[]> = {
+  prepareSeconds: [],
+  startSeconds: [],
+  idleMemoryMiB: [],
+  installSeconds: [],
+};
+const helm = await Helm.fromSettings();
+const upstream = await resolveUpstreamChart(helm, pinnedUpstreamVersion());
+const quiet = () => {};
+
+for (let run = 1; run <= runs; run++) {
+  let started = performance.now();
+  const images = await ensureImages(quiet);
+  samples.prepareSeconds?.push((performance.now() - started) / 1000);
+
+  started = performance.now();
+  const cluster = await startCluster({ log: quiet });
+  try {
+    samples.startSeconds?.push(cluster.info.startSeconds ?? (performance.now() - started) / 1000);
+    await new Promise((resolve) => setTimeout(resolve, 20_000)); // let start-up settle before "idle"
+    samples.idleMemoryMiB?.push(await nodeMemoryMiB(cluster.id));
+
+    const client = await ClusterClient.connect(cluster.info);
+    await client.kube.createNamespace("measure");
+    const [registry, tagged] = [images.valkey, images.exporter].map((image) =>
+      image.replace(/^localhost\//, "").split(":"),
+    );
+    started = performance.now();
+    await helm.run(
+      [
+        "install",
+        "valkey",
+        upstream,
+        "--namespace",
+        "measure",
+        "--kubeconfig",
+        client.kubeconfigPath,
+        "--set",
+        "replica.enabled=true,replica.replicas=2,replica.minReplicasToWrite=1,replica.persistence.size=1Gi",
+        "--set",
+        `metrics.enabled=true,image.registry=localhost,image.repository=${registry?.[0]},image.tag=${registry?.[1]},image.pullPolicy=Never`,
+        "--set",
+        `metrics.exporter.image.registry=localhost,metrics.exporter.image.repository=${tagged?.[0]},metrics.exporter.image.tag=${tagged?.[1]},metrics.exporter.image.pullPolicy=Never`,
+        "--wait",
+        "--timeout",
+        "300s",
+      ],
+      { timeoutMs: 360_000 },
+    );
+    samples.installSeconds?.push((performance.now() - started) / 1000);
+  } finally {
+    await cluster.stop();
+  }
+  console.log(
+    `run ${run}/${runs}: ${Object.entries(samples)
+      .map(([name, values]) => `${name}=${values.at(-1)?.toFixed(1)}`)
+      .join(" ")}`,
+  );
+}
+
+const result = {
+  measuredAt: new Date().toISOString(),
+  runs,
+  helm: helm.version,
+  upstreamChart: pinnedUpstreamVersion(),
+  medians: Object.fromEntries(
+    Object.entries(samples).map(([name, values]) => [name, Number(median(values).toFixed(1))]),
+  ),
+  samples,
+};
+mkdirSync("reports", { recursive: true });
+const file = join("reports", `cluster-${result.measuredAt.replace(/[:.]/g, "-")}.json`);
+writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result.medians), `-> ${file}`);
