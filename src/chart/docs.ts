@@ -47,11 +47,11 @@ export const TABLE_START = "<!-- values-table:start -->";
 export const TABLE_END = "<!-- values-table:end -->";
 
 export function valuesTable(rows = documentedValues()): string {
-  const escape = (text: string) => text.replaceAll("|", "\\|");
+  const escapePipes = (text: string) => text.replaceAll("|", "\\|");
   return [
     "| Key | Description | Default |",
     "|---|---|---|",
-    ...rows.map((row) => `| \`${row.key}\` | ${escape(row.description)} | \`${escape(row.default)}\` |`),
+    ...rows.map((row) => `| \`${row.key}\` | ${escapePipes(row.description)} | \`${escapePipes(row.default)}\` |`),
   ].join("\n");
 }
 
