@@ -196,12 +196,42 @@ export class Release {
     await this.refreshValues();
   }
 
-  /** Uninstalls, then deletes the volume claims (a StatefulSet's PVCs outlive it). */
-  async uninstall(): Promise<void> {
+  /** Scales the StatefulSet to `pods` pods and waits until exactly those are Ready. */
+  async scale(pods: number, timeoutMs = 240_000): Promise<void> {
+    await this.cluster.kube.apps.replaceNamespacedStatefulSetScale({
+      name: this.fullname,
+      namespace: this.namespace,
+      body: { metadata: { name: this.fullname, namespace: this.namespace }, spec: { replicas: pods } },
+    });
+    const selector = Object.entries(this.selector)
+      .map(([label, value]) => `${label}=${value}`)
+      .join(",");
+    await waitFor(
+      `${this.fullname} to run exactly ${pods} Ready pod(s)`,
+      async () => {
+        const all = await this.cluster.kube.pods(this.namespace, selector);
+        return all.length === pods && all.every((pod) => isPodReady(pod) && !pod.metadata?.deletionTimestamp);
+      },
+      { timeoutMs, intervalMs: 1000 },
+    );
+  }
+
+  /** Installs the release again with the same chart and values (e.g. after an uninstall). */
+  async reinstall(timeoutSeconds = 300): Promise<void> {
+    await runHelmInstall(this, await stageChart(this.helm, this.upstreamVersion), timeoutSeconds);
+    await this.refreshValues();
+  }
+
+  /**
+   * Uninstalls, then deletes the volume claims (a StatefulSet's PVCs outlive it) unless
+   * `keepVolumes`, which leaves them as `helm uninstall` does.
+   */
+  async uninstall({ keepVolumes = false } = {}): Promise<void> {
     await this.closeEndpoints();
     await this.helm.run(["uninstall", this.name, "--wait", "--timeout", "180s", ...this.helmArgs()]).catch((error) => {
       if (!/not found/.test(String(error))) throw error;
     });
+    if (keepVolumes) return;
     const claims = await this.cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: this.namespace });
     for (const claim of claims.items) {
       await this.cluster.kube.core
