@@ -1,3 +1,4 @@
+import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { isPodReady, Kube, waitFor } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
 import {
@@ -43,6 +44,39 @@ export class ClusterClient {
   ): Promise<{ host: string; port: number }> {
     const nodePort = await this.kube.createNodePortService(namespace, name, selector, port, HOST_NODE_PORTS);
     return hostAddressOf(this.info, nodePort);
+  }
+
+  /**
+   * A throwaway pod of the helper image (busybox: sh, nc, wget, nslookup) that idles
+   * until deleted; `spec` overrides parts of it (containers, volumes, hostname).
+   */
+  helperPod(name: string, labels: Record<string, string> = { app: name }, spec: Partial<V1PodSpec> = {}): V1Pod {
+    return {
+      metadata: { name, labels },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: "main",
+            image: this.helperImage,
+            imagePullPolicy: "IfNotPresent",
+            command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+          },
+        ],
+        ...spec,
+      },
+    };
+  }
+
+  /** Creates a pod and waits until it is Ready. */
+  async startPod(namespace: string, pod: V1Pod, timeoutMs = 120_000): Promise<void> {
+    await this.kube.core.createNamespacedPod({ namespace, body: pod });
+    const name = pod.metadata?.name as string;
+    await waitFor(
+      `pod ${name} to be Ready`,
+      async () => isPodReady(await this.kube.core.readNamespacedPod({ namespace, name })),
+      { timeoutMs },
+    );
   }
 
   loadImages(images: string[]): Promise<void> {

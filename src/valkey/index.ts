@@ -38,6 +38,12 @@ export function connect(endpoint: Endpoint, credentials: Credentials = {}, name 
  * whole path works, not just that a proxy in front accepted the connection.
  */
 export function rawPing(endpoint: Endpoint, timeoutMs = 3_000): Promise<string> {
+  return rawCommand(endpoint, ["PING"], timeoutMs);
+}
+
+/** Sends one command on a fresh connection and resolves with the first reply line, e.g. -WRONGPASS ... */
+export function rawCommand(endpoint: Endpoint, args: string[], timeoutMs = 3_000): Promise<string> {
+  const request = `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")}`;
   return new Promise((resolve, reject) => {
     const socket = new Socket();
     const fail = (error: Error) => {
@@ -54,7 +60,7 @@ export function rawPing(endpoint: Endpoint, timeoutMs = 3_000): Promise<string> 
       socket.destroy();
       resolve(data.toString("utf8").split("\r\n")[0] ?? "");
     });
-    socket.connect(endpoint.port, endpoint.host, () => socket.write("PING\r\n"));
+    socket.connect(endpoint.port, endpoint.host, () => socket.write(request));
   });
 }
 

@@ -1,38 +1,7 @@
-import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect } from "vitest";
 import type { ClusterClient } from "../../src/cluster/client.ts";
 import { isPodReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
-
-const READY_TIMEOUT = 120_000;
-
-function helperPod(cluster: ClusterClient, name: string, spec: Partial<V1Pod["spec"]> & object, labels = {}): V1Pod {
-  return {
-    metadata: { name, labels: { app: name, ...labels } },
-    spec: {
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: "main",
-          image: cluster.helperImage,
-          imagePullPolicy: "IfNotPresent",
-          command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
-        },
-      ],
-      ...spec,
-    },
-  };
-}
-
-async function startPod(cluster: ClusterClient, namespace: string, pod: V1Pod): Promise<void> {
-  await cluster.kube.core.createNamespacedPod({ namespace, body: pod });
-  const name = pod.metadata?.name as string;
-  await waitFor(
-    `pod ${name} to be Ready`,
-    async () => isPodReady(await cluster.kube.core.readNamespacedPod({ namespace, name })),
-    { timeoutMs: READY_TIMEOUT },
-  );
-}
 
 async function sh(cluster: ClusterClient, namespace: string, pod: string, script: string) {
   return cluster.kube.exec(namespace, pod, "main", ["sh", "-c", script]);
@@ -69,29 +38,32 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
         spec: { clusterIP: "None", selector: { app: "web-0" }, ports: [{ port: 8080 }] },
       },
     });
-    await startPod(
-      cluster,
+    await cluster.startPod(
       namespace,
-      helperPod(cluster, "web-0", {
-        hostname: "web-0",
-        subdomain: "web",
-        containers: [
-          {
-            name: "main",
-            image: cluster.helperImage,
-            imagePullPolicy: "IfNotPresent",
-            command: [
-              "sh",
-              "-c",
-              "mkdir -p /tmp/www && echo hello-from-web-0 > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
-            ],
-            ports: [{ containerPort: 8080 }],
-            readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-          },
-        ],
-      }),
+      cluster.helperPod(
+        "web-0",
+        { app: "web-0" },
+        {
+          hostname: "web-0",
+          subdomain: "web",
+          containers: [
+            {
+              name: "main",
+              image: cluster.helperImage,
+              imagePullPolicy: "IfNotPresent",
+              command: [
+                "sh",
+                "-c",
+                "mkdir -p /tmp/www && echo hello-from-web-0 > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
+              ],
+              ports: [{ containerPort: 8080 }],
+              readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+            },
+          ],
+        },
+      ),
     );
-    await startPod(cluster, namespace, helperPod(cluster, "client", {}));
+    await cluster.startPod(namespace, cluster.helperPod("client"));
     const fqdn = `web-0.web.${namespace}.svc.cluster.local`;
     const lookup = await waitFor(
       `${fqdn} to resolve`,
@@ -152,12 +124,16 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
         spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "64Mi" } } },
       },
     });
-    const writer = helperPod(cluster, "writer", {
-      volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
-    });
+    const writer = cluster.helperPod(
+      "writer",
+      { app: "writer" },
+      {
+        volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
+      },
+    );
     for (const container of writer.spec?.containers ?? [])
       container.volumeMounts = [{ name: "data", mountPath: "/data" }];
-    await startPod(cluster, namespace, writer);
+    await cluster.startPod(namespace, writer);
     const claim = await cluster.kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: "data" });
     expect(claim.status?.phase).toBe("Bound");
     expect(claim.spec?.storageClassName).toBe("local-path");
@@ -169,7 +145,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
       async () => !(await cluster.kube.pods(namespace)).some((p) => p.metadata?.name === "writer"),
       { timeoutMs: 60_000 },
     );
-    await startPod(cluster, namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
+    await cluster.startPod(namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
     expect((await sh(cluster, namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
   });
 
