@@ -1,0 +1,150 @@
+import { build, type Histogram } from "hdr-histogram-js";
+import type { Redis } from "ioredis";
+import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+
+/** A closed-loop load: every connection keeps `pipeline` commands in flight until a bound is hit. */
+export interface LoadSettings {
+  connections: number;
+  /** Commands sent together per round trip on a connection. */
+  pipeline: number;
+  /** Distinct keys, `bench:<n>`. */
+  keySpace: number;
+  /** uniform, or zipfian (skewed towards low key numbers: a hot key set). */
+  distribution: "uniform" | "zipfian";
+  valueBytes: number;
+  /** Share of GETs, 0..1; the rest are SETs. */
+  readRatio: number;
+  /** Stop after this many commands in total... */
+  maxOperations: number;
+  /** ...or after this many seconds, whichever comes first. */
+  maxSeconds: number;
+}
+
+export interface LoadResult {
+  operations: number;
+  seconds: number;
+  opsPerSecond: number;
+  /** Round-trip latency of one pipeline, microseconds. */
+  latencyMicros: { p50: number; p90: number; p99: number; p999: number; max: number };
+  errors: Record<string, number>;
+}
+
+/** Checks settings before any load starts; the message names the field and the fix. */
+export function validateLoadSettings(settings: LoadSettings): void {
+  const wholeAtLeast = (field: keyof LoadSettings, min: number) => {
+    const value = settings[field];
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+      throw new Error(`load setting ${field}=${JSON.stringify(value)} is not valid: give a whole number >= ${min}`);
+    }
+  };
+  wholeAtLeast("connections", 1);
+  wholeAtLeast("pipeline", 1);
+  wholeAtLeast("keySpace", 1);
+  wholeAtLeast("valueBytes", 1);
+  wholeAtLeast("maxOperations", 1);
+  if (!(settings.maxSeconds > 0 && settings.maxSeconds <= 600)) {
+    throw new Error(`load setting maxSeconds=${settings.maxSeconds} is not valid: give 0 < seconds <= 600`);
+  }
+  if (!(settings.readRatio >= 0 && settings.readRatio <= 1)) {
+    throw new Error(`load setting readRatio=${settings.readRatio} is not valid: give a share from 0 to 1`);
+  }
+  if (!["uniform", "zipfian"].includes(settings.distribution)) {
+    throw new Error(`load setting distribution=${settings.distribution} is not valid: use uniform or zipfian`);
+  }
+}
+
+/** Key picker: uniform, or zipfian with exponent ~1 via inverse-CDF on a harmonic approximation. */
+function keyPicker(settings: LoadSettings): () => number {
+  if (settings.distribution === "uniform") return () => Math.floor(Math.random() * settings.keySpace);
+  const n = settings.keySpace;
+  const harmonic = Math.log(n) + 0.5772156649;
+  return () => Math.min(n - 1, Math.floor(Math.exp(Math.random() * harmonic - 0.5772156649)));
+}
+
+function errorKind(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /^([A-Z]{3,})\b/.exec(message)?.[1] ?? message.slice(0, 40);
+}
+
+/** Writes every key once so reads hit. */
+export async function preload(endpoint: Endpoint, credentials: Credentials, settings: LoadSettings): Promise<void> {
+  const client = connect(endpoint, credentials, "bench-preload");
+  await client.connect();
+  try {
+    const value = "x".repeat(settings.valueBytes);
+    for (let start = 0; start < settings.keySpace; start += 1000) {
+      const pipeline = client.pipeline();
+      for (let i = start; i < Math.min(settings.keySpace, start + 1000); i++) pipeline.set(`bench:${i}`, value);
+      await pipeline.exec();
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Runs the load and returns throughput, latency percentiles and errors counted by kind. */
+export async function runLoad(
+  endpoint: Endpoint,
+  credentials: Credentials,
+  settings: LoadSettings,
+): Promise<LoadResult> {
+  validateLoadSettings(settings);
+  const histogram: Histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const errors: Record<string, number> = {};
+  const value = "x".repeat(settings.valueBytes);
+  const pick = keyPicker(settings);
+  const clients: Redis[] = [];
+  for (let i = 0; i < settings.connections; i++) {
+    const client = connect(endpoint, credentials, `bench-${i}`);
+    await client.connect();
+    clients.push(client);
+  }
+  let issued = 0;
+  const started = performance.now();
+  const deadline = started + settings.maxSeconds * 1000;
+  const worker = async (client: Redis) => {
+    while (issued < settings.maxOperations && performance.now() < deadline) {
+      const batch = Math.min(settings.pipeline, settings.maxOperations - issued);
+      issued += batch;
+      const pipeline = client.pipeline();
+      for (let i = 0; i < batch; i++) {
+        const key = `bench:${pick()}`;
+        if (Math.random() < settings.readRatio) pipeline.get(key);
+        else pipeline.set(key, value);
+      }
+      const sent = performance.now();
+      try {
+        const results = await pipeline.exec();
+        for (const [error] of results ?? []) if (error) errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + 1;
+      } catch (error) {
+        errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + batch;
+      }
+      histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+    }
+  };
+  try {
+    await Promise.all(clients.map(worker));
+  } finally {
+    for (const client of clients) client.disconnect();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const result: LoadResult = {
+    operations: issued,
+    seconds: Number(seconds.toFixed(2)),
+    opsPerSecond: Math.round(issued / seconds),
+    latencyMicros: {
+      p50: histogram.getValueAtPercentile(50),
+      p90: histogram.getValueAtPercentile(90),
+      p99: histogram.getValueAtPercentile(99),
+      p999: histogram.getValueAtPercentile(99.9),
+      max: histogram.maxValue,
+    },
+    errors,
+  };
+  histogram.destroy();
+  return result;
+}
