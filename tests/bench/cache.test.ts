@@ -5,6 +5,7 @@ import { describe, expect } from "vitest";
 import { type LoadSettings, preload, runLoad } from "../../src/bench/load.ts";
 import { benchmarkFromHost, benchmarkInCluster } from "../../src/bench/reference.ts";
 import { wrapperVersion } from "../../src/chart/wrapper.ts";
+import { waitFor } from "../../src/kube/index.ts";
 import {
   BENCH_SCHEMA,
   type BenchReport,
@@ -14,6 +15,7 @@ import {
   type PathResult,
 } from "../../src/report/bench.ts";
 import { REPORTS, writeReport } from "../../src/report/index.ts";
+import { rawPing } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 import { useRelease } from "../support/release.ts";
 
@@ -47,6 +49,8 @@ describe.skipIf(!!clusterUnavailable || !process.env.VALKEY_BENCH)(`benchmark of
       (await cluster.kube.core.readNamespacedService({ name: r.fullname, namespace: r.namespace })).spec?.selector ??
       {};
     const address = await cluster.exposeToHost(r.namespace, "bench-primary", selector, 6379);
+    // The published port accepts at once; the Service's rules take a moment to follow.
+    await waitFor("the NodePort to reach Valkey", () => rawPing(address), { timeoutMs: 60_000, intervalMs: 250 });
     await preload(address, r.clientCredentials, settings);
 
     const generator: PathResult["runs"] = [];
