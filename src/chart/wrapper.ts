@@ -147,5 +147,3 @@ export async function renderChart(helm: Helm, chartDir: string, options: RenderO
 export function lintChart(helm: Helm, chartDir: string, options: RenderOptions = {}): Promise<string> {
   return helm.run(["lint", chartDir, "--namespace", options.namespace ?? "default", ...helmValueArgs(options)]);
 }
-
-export { helmValueArgs };

@@ -1,6 +1,6 @@
 import type { V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { isPodReady, Kube, waitFor } from "../kube/index.ts";
-import { run, runOrThrow } from "../process.ts";
+import { runOrThrow } from "../process.ts";
 import {
   type ClusterInfo,
   HOST_NODE_PORTS,
@@ -102,19 +102,6 @@ export class ClusterClient {
       async () => (await this.kube.pods("kube-system", "k8s-app=kube-dns")).some(isPodReady),
       { timeoutMs, intervalMs: 1000 },
     );
-  }
-
-  /** Recent log of the node container (kubelet, containerd and kubeadm write to files in it). */
-  async nodeLog(file: "kubelet" | "containerd" | "kube-proxy" | "kubeadm", lines = 40): Promise<string> {
-    const result = await run("docker", [
-      "exec",
-      this.requireContainer(),
-      "tail",
-      "-n",
-      String(lines),
-      `/var/log/kube-node/${file}.log`,
-    ]);
-    return result.stdout || result.stderr;
   }
 
   private requireContainer(): string {
