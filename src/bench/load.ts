@@ -1,4 +1,5 @@
-import { build, type Histogram } from "hdr-histogram-js";
+import { Worker } from "node:worker_threads";
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
 import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
 
@@ -82,23 +83,37 @@ export async function preload(endpoint: Endpoint, credentials: Credentials, sett
   }
 }
 
-/** Runs the load and returns throughput, latency percentiles and errors counted by kind. */
-export async function runLoad(
+/** What one share of the load measured (one thread's connections). */
+export interface ShareResult {
+  operations: number;
+  /** From the first command to the last, connection set-up excluded. */
+  seconds: number;
+  /** HDR histogram of pipeline round trips in microseconds, compressed base64. */
+  histogram: string;
+  errors: Record<string, number>;
+}
+
+function newHistogram(): Histogram {
+  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+/**
+ * The closed loop itself, for `connections` connections and at most `maxOperations`
+ * commands: each connection keeps one pipeline in flight until a bound is hit.
+ */
+export async function closedLoop(
   endpoint: Endpoint,
   credentials: Credentials,
   settings: LoadSettings,
-): Promise<LoadResult> {
-  validateLoadSettings(settings);
-  const histogram: Histogram = build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  connections: number,
+  maxOperations: number,
+): Promise<ShareResult> {
+  const histogram = newHistogram();
   const errors: Record<string, number> = {};
   const value = "x".repeat(settings.valueBytes);
   const pick = keyPicker(settings);
   const clients: Redis[] = [];
-  for (let i = 0; i < settings.connections; i++) {
+  for (let i = 0; i < connections; i++) {
     const client = connect(endpoint, credentials, `bench-${i}`);
     await client.connect();
     clients.push(client);
@@ -106,9 +121,9 @@ export async function runLoad(
   let issued = 0;
   const started = performance.now();
   const deadline = started + settings.maxSeconds * 1000;
-  const worker = async (client: Redis) => {
-    while (issued < settings.maxOperations && performance.now() < deadline) {
-      const batch = Math.min(settings.pipeline, settings.maxOperations - issued);
+  const loop = async (client: Redis) => {
+    while (issued < maxOperations && performance.now() < deadline) {
+      const batch = Math.min(settings.pipeline, maxOperations - issued);
       issued += batch;
       const pipeline = client.pipeline();
       for (let i = 0; i < batch; i++) {
@@ -127,15 +142,63 @@ export async function runLoad(
     }
   };
   try {
-    await Promise.all(clients.map(worker));
+    await Promise.all(clients.map(loop));
   } finally {
     for (const client of clients) client.disconnect();
   }
   const seconds = (performance.now() - started) / 1000;
+  const encoded = encodeIntoCompressedBase64(histogram);
+  histogram.destroy();
+  return { operations: issued, seconds, histogram: encoded, errors };
+}
+
+/**
+ * Runs the load on `threads` worker threads (connections and operations split evenly;
+ * one thread runs in this thread) and returns throughput, latency percentiles and
+ * errors counted by kind.
+ */
+export async function runLoad(
+  endpoint: Endpoint,
+  credentials: Credentials,
+  settings: LoadSettings,
+  threads = Math.min(2, settings.connections),
+): Promise<LoadResult> {
+  validateLoadSettings(settings);
+  if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
+    throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);
+  }
+  const share = (total: number, i: number) => Math.floor(total / threads) + (i < total % threads ? 1 : 0);
+  const shares = await Promise.all(
+    Array.from({ length: threads }, (_, i) => {
+      const connections = share(settings.connections, i);
+      const operations = share(settings.maxOperations, i);
+      if (threads === 1) return closedLoop(endpoint, credentials, settings, connections, operations);
+      return new Promise<ShareResult>((resolve, reject) => {
+        const worker = new Worker(new URL("./load-worker.ts", import.meta.url), {
+          workerData: { endpoint, credentials, settings, connections, operations },
+        });
+        worker.once("message", resolve);
+        worker.once("error", reject);
+        worker.once("exit", (code) => code !== 0 && reject(new Error(`load worker ${i} exited with ${code}`)));
+      });
+    }),
+  );
+  // The threads start within milliseconds of each other and run for seconds: the
+  // longest share is the run's duration (thread start-up and connecting excluded).
+  const seconds = Math.max(...shares.map((part) => part.seconds));
+  const histogram = newHistogram();
+  const errors: Record<string, number> = {};
+  for (const part of shares) {
+    const decoded = decodeFromCompressedBase64(part.histogram);
+    histogram.add(decoded);
+    decoded.destroy();
+    for (const [kind, count] of Object.entries(part.errors)) errors[kind] = (errors[kind] ?? 0) + count;
+  }
+  const operations = shares.reduce((sum, part) => sum + part.operations, 0);
   const result: LoadResult = {
-    operations: issued,
+    operations,
     seconds: Number(seconds.toFixed(2)),
-    opsPerSecond: Math.round(issued / seconds),
+    opsPerSecond: Math.round(operations / seconds),
     latencyMicros: {
       p50: histogram.getValueAtPercentile(50),
       p90: histogram.getValueAtPercentile(90),

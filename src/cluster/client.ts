@@ -86,20 +86,29 @@ export class ClusterClient {
   /** Restarts the node container and waits until the node and the API answer again. */
   async restartNode(timeoutMs = 300_000): Promise<void> {
     const id = this.requireContainer();
+    const restartedAt = Date.now();
     await runOrThrow("docker", ["restart", "--time", "30", id]);
     this.info = await refreshClusterInfo(this.info);
     this.kube = new Kube(kubeConfigOf(this.info));
+    // Statuses written before the restart still say Ready: only fresh ones count.
+    const fresh = (time: Date | string | undefined) =>
+      time !== undefined && new Date(time).getTime() >= restartedAt - 1000;
     await waitFor(
-      "the node to be Ready after its restart",
+      "the node to report Ready after its restart",
       async () => {
         const nodes = await this.kube.core.listNode();
-        return nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+        return nodes.items.every((n) =>
+          n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True" && fresh(c.lastHeartbeatTime)),
+        );
       },
       { timeoutMs, intervalMs: 1000 },
     );
     await waitFor(
-      "CoreDNS to be Ready after the node's restart",
-      async () => (await this.kube.pods("kube-system", "k8s-app=kube-dns")).some(isPodReady),
+      "CoreDNS to run again after the node's restart",
+      async () =>
+        (await this.kube.pods("kube-system", "k8s-app=kube-dns")).some(
+          (pod) => isPodReady(pod) && pod.status?.containerStatuses?.every((c) => fresh(c.state?.running?.startedAt)),
+        ),
       { timeoutMs, intervalMs: 1000 },
     );
   }

@@ -21,6 +21,8 @@ import { useRelease } from "../support/release.ts";
 
 const env = process.env.VALKEY_BENCH_ENV ?? "dev-01";
 const runs = Number(process.env.VALKEY_BENCH_RUNS ?? 3);
+/** Generator threads (the machine has 2 cores, shared with the cluster). */
+const threads = 2;
 
 /** The cache workload: GETs over a preloaded key set, equal settings for every path. */
 const settings: LoadSettings = {
@@ -57,7 +59,7 @@ describe.skipIf(!!clusterUnavailable || !process.env.VALKEY_BENCH)(`benchmark of
     const sameHostPath: PathResult["runs"] = [];
     const inCluster: PathResult["runs"] = [];
     for (let i = 1; i <= runs; i++) {
-      const load = await runLoad(address, r.clientCredentials, settings);
+      const load = await runLoad(address, r.clientCredentials, settings, threads);
       expect(load.errors, "errors during the load").toEqual({});
       generator.push({
         opsPerSecond: load.opsPerSecond,

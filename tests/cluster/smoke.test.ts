@@ -156,16 +156,17 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
   }) => {
     if (cluster.info.kind !== "container") skip("an existing cluster's nodes are not the harness's to restart");
     await cluster.restartNode();
-    const reader = await waitFor(
-      "the reader pod to run again after the restart",
+    const proof = await waitFor(
+      "the reader pod to run again and read its volume after the restart",
       async () => {
         const pod = await cluster.kube.core.readNamespacedPod({ namespace, name: "reader" });
-        return isPodReady(pod) ? pod : undefined;
+        if (!isPodReady(pod)) return undefined;
+        const read = await sh(cluster, namespace, "reader", "cat /data/proof");
+        return read.exitCode === 0 ? read.stdout.trim() : undefined;
       },
       { timeoutMs: 180_000, intervalMs: 1000 },
     );
-    expect(reader.metadata?.name).toBe("reader");
-    expect((await sh(cluster, namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+    expect(proof).toBe("survived-42");
     const services = await cluster.kube.core.listNamespacedService({ namespace });
     expect(services.items.map((s) => s.metadata?.name)).toContain("web-clusterip");
   });
