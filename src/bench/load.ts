@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
-import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+import { type Credentials, connect, type Endpoint, errorKind } from "../valkey/index.ts";
 
 /** A closed-loop load: every connection keeps `pipeline` commands in flight until a bound is hit. */
 export interface LoadSettings {
@@ -60,11 +60,6 @@ function keyPicker(settings: LoadSettings): () => number {
   const n = settings.keySpace;
   const harmonic = Math.log(n) + 0.5772156649;
   return () => Math.min(n - 1, Math.floor(Math.exp(Math.random() * harmonic - 0.5772156649)));
-}
-
-function errorKind(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return /^([A-Z]{3,})\b/.exec(message)?.[1] ?? message.slice(0, 40);
 }
 
 /** Writes every key once so reads hit. */

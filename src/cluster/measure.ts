@@ -12,16 +12,9 @@ import { resolveUpstreamChart } from "../chart/upstream.ts";
 import { pinnedUpstreamVersion } from "../chart/wrapper.ts";
 import { ensureImages } from "../images/index.ts";
 import { runOrThrow } from "../process.ts";
+import { median } from "../report/bench.ts";
 import { ClusterClient } from "./client.ts";
 import { startCluster } from "./index.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
 
 function parseRuns(argv: string[]): number {
   const index = argv.indexOf("--runs");

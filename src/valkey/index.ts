@@ -166,3 +166,12 @@ export function metricValue(samples: Map<string, number>, name: string, labels: 
   }
   return undefined;
 }
+
+/** A Valkey error's code (NOREPLICAS, NOAUTH, ...), CONNECTION for transport failures, else the message's start. */
+export function errorKind(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = /^([A-Z]{3,})\b/.exec(message)?.[1];
+  if (code) return code;
+  if (/closed|ECONNRESET|EPIPE|ECONNREFUSED|connect|timed? ?out|not connected/i.test(message)) return "CONNECTION";
+  return message.slice(0, 60);
+}

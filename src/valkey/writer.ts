@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { type Credentials, connect, type Endpoint } from "./index.ts";
+import { type Credentials, connect, type Endpoint, errorKind } from "./index.ts";
 
 export interface WriterOptions {
   /** Keys are `${prefix}:${n}`. */
@@ -33,14 +33,6 @@ export interface WriterReport {
   /** Longest stretch without an acknowledged write, in seconds (write unavailability). */
   longestOutageSeconds: number;
   records: WriteRecord[];
-}
-
-function errorKind(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = /^([A-Z]{3,})\b/.exec(message)?.[1];
-  if (code) return code;
-  if (/closed|ECONNRESET|EPIPE|ECONNREFUSED|connect|timed? ?out|not connected/i.test(message)) return "CONNECTION";
-  return message.slice(0, 60);
 }
 
 /**

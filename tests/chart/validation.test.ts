@@ -1,16 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
 import { environmentValuesFile, renderChart, stageChart } from "../../src/chart/wrapper.ts";
-
-const scratch = mkdtempSync(join(tmpdir(), "valkey-values-"));
-function valuesFile(name: string, yaml: string): string {
-  const file = join(scratch, `${name}.yaml`);
-  writeFileSync(file, yaml);
-  return file;
-}
+import { valuesFile } from "../support/values-file.ts";
 
 /** Each bad value, and the words the error must contain on every Helm major. */
 const badValues: { case: string; yaml: string; names: RegExp }[] = [

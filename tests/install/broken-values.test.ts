@@ -1,16 +1,7 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { installRelease } from "../../src/chart/release.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
-
-const scratch = mkdtempSync(join(tmpdir(), "broken-values-"));
-function valuesFile(name: string, yaml: string): string {
-  const file = join(scratch, `${name}.yaml`);
-  writeFileSync(file, yaml);
-  return file;
-}
+import { valuesFile } from "../support/values-file.ts";
 
 /** One broken value layered on a real environment: the install must stop and say why. */
 describe.skipIf(!!clusterUnavailable)("an environment with a broken value", () => {
