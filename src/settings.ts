@@ -37,3 +37,14 @@ export function listSetting(variable: string): string[] | undefined {
     .map((item) => item.trim())
     .filter(Boolean);
 }
+
+/** Reads a whole-number setting within [min, max], e.g. VALKEY_CLUSTER_AGENTS=2. */
+export function integerSetting(variable: string, min: number, max: number, fallback: number): number {
+  const value = process.env[variable];
+  if (value === undefined || value.trim() === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new SettingError(variable, value, `use a whole number from ${min} to ${max}`);
+  }
+  return parsed;
+}

@@ -47,13 +47,15 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
 }
 
 const owned = new Set<string>();
+const ownedNetworks = new Set<string>();
 let handlersInstalled = false;
 
-/** Removes the process's containers synchronously: the last resort on exit and signals. */
+/** Removes the process's containers and networks synchronously: the last resort on exit and signals. */
 function removeOwnedNow(): void {
-  if (owned.size === 0) return;
-  spawnSync("docker", ["rm", "-f", "-v", ...owned], { stdio: "ignore" });
+  if (owned.size > 0) spawnSync("docker", ["rm", "-f", "-v", ...owned], { stdio: "ignore" });
+  if (ownedNetworks.size > 0) spawnSync("docker", ["network", "rm", ...ownedNetworks], { stdio: "ignore" });
   owned.clear();
+  ownedNetworks.clear();
 }
 
 /**
@@ -62,6 +64,19 @@ function removeOwnedNow(): void {
  */
 export function ownContainer(id: string): void {
   owned.add(id);
+  installHandlers();
+}
+
+export function ownNetwork(name: string): void {
+  ownedNetworks.add(name);
+  installHandlers();
+}
+
+export function disownNetwork(name: string): void {
+  ownedNetworks.delete(name);
+}
+
+function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.once("exit", removeOwnedNow);

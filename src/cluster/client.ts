@@ -8,6 +8,7 @@ import {
   kubeConfigOf,
   kubeconfigFile,
   loadImages,
+  type NodeContainerInfo,
   refreshClusterInfo,
 } from "./index.ts";
 
@@ -83,11 +84,19 @@ export class ClusterClient {
     return loadImages(this.info, images);
   }
 
-  /** Restarts the node container and waits until the node and the API answer again. */
-  async restartNode(timeoutMs = 300_000): Promise<void> {
-    const id = this.requireContainer();
+  /** The node containers, server first; one entry for a one-node cluster. */
+  get nodeContainers(): NodeContainerInfo[] {
+    const server = this.requireContainer();
+    return this.info.nodes ?? [{ name: "", containerId: server, role: "server" }];
+  }
+
+  /**
+   * Restarts a node's container (default: the server, which also restarts the control
+   * plane) and waits until that node reports Ready again and the API answers.
+   */
+  async restartNode(node: NodeContainerInfo = this.nodeContainers[0] as NodeContainerInfo, timeoutMs = 300_000) {
     const restartedAt = Date.now();
-    await runOrThrow("docker", ["restart", "--time", "30", id]);
+    await runOrThrow("docker", ["restart", "--time", "30", node.containerId]);
     this.info = await refreshClusterInfo(this.info);
     this.kube = new Kube(kubeConfigOf(this.info));
     // Statuses written before the restart still say Ready: only fresh ones count.
@@ -96,13 +105,18 @@ export class ClusterClient {
     await waitFor(
       "the node to report Ready after its restart",
       async () => {
-        const nodes = await this.kube.core.listNode();
-        return nodes.items.every((n) =>
-          n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True" && fresh(c.lastHeartbeatTime)),
+        const nodes = (await this.kube.core.listNode()).items;
+        const restarted = node.name ? nodes.filter((n) => n.metadata?.name === node.name) : nodes;
+        return (
+          restarted.length > 0 &&
+          restarted.every((n) =>
+            n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True" && fresh(c.lastHeartbeatTime)),
+          )
         );
       },
       { timeoutMs, intervalMs: 1000 },
     );
+    if (node.role !== "server") return;
     await waitFor(
       "CoreDNS to run again after the node's restart",
       async () =>

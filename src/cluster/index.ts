@@ -1,14 +1,17 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { StartedK3sContainer } from "@testcontainers/k3s";
+import type { StartedTestContainer } from "testcontainers";
 import { builtImages, ensureImages, type ImageSet } from "../images/index.ts";
+import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
-import { cacheDir, choiceSetting } from "../settings.ts";
-import { disownContainer, ownContainer, reapLeftovers } from "./cleanup.ts";
-import { HOST_NODE_PORTS, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
+import { cacheDir, choiceSetting, integerSetting } from "../settings.ts";
+import { disownContainer, disownNetwork, harnessLabels, ownContainer, ownNetwork, reapLeftovers } from "./cleanup.ts";
+import { HOST_NODE_PORTS, KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 
-export { HOST_NODE_PORTS, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
+export { HOST_NODE_PORTS, KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 
 /**
  * What a test process needs to use a cluster someone else started: serialisable, so the
@@ -17,8 +20,12 @@ export { HOST_NODE_PORTS, KubeNodeContainer, type SecurityProfile } from "./node
 export interface ClusterInfo {
   kind: "container" | "existing";
   kubeconfig: string;
-  /** Node container id (container clusters only). */
+  /** The server node's container id (container clusters only). */
   containerId?: string;
+  /** Every node container, server first (container clusters only). */
+  nodes?: NodeContainerInfo[];
+  /** The Docker network the nodes share (container clusters only). */
+  network?: string;
   /** Image the node runs (container clusters only). */
   nodeImage?: string;
   securityProfile?: SecurityProfile;
@@ -29,9 +36,17 @@ export interface ClusterInfo {
   startSeconds?: number;
 }
 
+export interface NodeContainerInfo {
+  name: string;
+  containerId: string;
+  role: "server" | "agent";
+}
+
 export interface StartClusterOptions {
   /** Node image; default: VALKEY_CLUSTER_IMAGE, else the offline kube-node image (built if needed). */
   image?: string;
+  /** Nodes that join the server; default VALKEY_CLUSTER_AGENTS, else 2 (a three-node cluster). */
+  agents?: number;
   /** Default: VALKEY_CLUSTER_PROFILE (privileged, sandbox or auto); auto probes once and remembers. */
   securityProfile?: SecurityProfile | "auto";
   log?: (line: string) => void;
@@ -53,13 +68,15 @@ export async function detectSecurityProfile(probeImage: string): Promise<Securit
   return profile;
 }
 
-/** A running cluster in a container, started by this process. */
+/** A running cluster in containers (a server and its agents), started by this process. */
 export class StartedCluster {
   private container: StartedK3sContainer;
+  private agents: StartedTestContainer[];
   readonly info: ClusterInfo;
 
-  constructor(container: StartedK3sContainer, info: ClusterInfo) {
+  constructor(container: StartedK3sContainer, agents: StartedTestContainer[], info: ClusterInfo) {
     this.container = container;
+    this.agents = agents;
     this.info = info;
   }
 
@@ -77,8 +94,16 @@ export class StartedCluster {
   }
 
   async stop(): Promise<void> {
-    await this.container.stop({ removeVolumes: true });
-    disownContainer(this.id);
+    await Promise.all(
+      [...this.agents, this.container].map(async (container) => {
+        await container.stop({ removeVolumes: true });
+        disownContainer(container.getId());
+      }),
+    );
+    if (this.info.network) {
+      await run("docker", ["network", "rm", this.info.network]);
+      disownNetwork(this.info.network);
+    }
   }
 }
 
@@ -99,12 +124,31 @@ async function requireDocker(): Promise<void> {
   }
 }
 
+/** A bootstrap token in kubeadm's form, which k3s accepts as its token too. */
+function newJoinToken(): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const pick = (n: number) => Array.from(randomBytes(n), (b) => alphabet[b % alphabet.length]).join("");
+  return `${pick(6)}.${pick(16)}`;
+}
+
+async function createNetwork(): Promise<string> {
+  const name = `valkey-harness-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const labels = Object.entries(harnessLabels()).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+  await runOrThrow("docker", ["network", "create", ...labels, name]);
+  ownNetwork(name);
+  return name;
+}
+
+const SERVER_NODE = "valkey-harness-server";
+
 /**
- * Starts a one-node Kubernetes cluster in a container through K3sContainer: the offline
- * kube-node image by default, rancher/k3s or any compatible image by a setting.
+ * Starts a Kubernetes cluster in containers through K3sContainer: a server and `agents`
+ * nodes that join it, on a Docker network of their own. The offline kube-node image by
+ * default, rancher/k3s or any compatible image by a setting.
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
   const log = options.log ?? console.log;
+  const agentCount = options.agents ?? integerSetting("VALKEY_CLUSTER_AGENTS", 0, 8, 2);
   await requireDocker();
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true"; // no registry for Ryuk's image; we clean up ourselves
   await reapLeftovers(log);
@@ -115,28 +159,93 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const requested = options.securityProfile ?? choiceSetting("VALKEY_CLUSTER_PROFILE", PROFILE_CHOICES, "auto");
   const profile = requested === "auto" ? await detectSecurityProfile(images?.helper ?? image) : requested;
 
-  log(`[cluster] starting ${image} (${profile})`);
+  log(`[cluster] starting ${image} (${profile}): a server and ${agentCount} agent(s)`);
   const started = performance.now();
-  const container = await new KubeNodeContainer(image)
+  const network = await createNetwork();
+  const token = newJoinToken();
+  // Agents find the server by its container name (Docker's DNS on the network). Not a
+  // network alias: with one, testcontainers also attaches the container to the default
+  // bridge, and the node would advertise that address.
+  const serverName = `${network}-server`;
+  const agentNames = Array.from({ length: agentCount }, (_, i) => `valkey-harness-agent-${i + 1}`);
+  // Agents start with the server: their join retries until the server answers.
+  const serverStart = new KubeNodeContainer(image)
     .withSecurityProfile(profile)
-    .withCommand(["server", "--disable=traefik", "--disable=metrics-server", "--node-name=valkey-harness-server"])
+    .withNetworkMode(network)
+    .withName(serverName)
+    .withCommand([
+      "server",
+      "--disable=traefik",
+      "--disable=metrics-server",
+      `--node-name=${SERVER_NODE}`,
+      `--tls-san=${serverName}`,
+      `--token=${token}`,
+    ])
     .start();
-  ownContainer(container.getId());
-  const startSeconds = (performance.now() - started) / 1000;
-  log(`[cluster] node ready in ${startSeconds.toFixed(1)} s (container ${container.getId().slice(0, 12)})`);
-
-  const cluster = new StartedCluster(container, {
+  const agentStarts = agentNames.map((name) =>
+    new KubeAgentContainer(image, `https://${serverName}:6443`, token, name)
+      .withSecurityProfile(profile)
+      .withNetworkMode(network)
+      .start(),
+  );
+  const results = await Promise.allSettled([serverStart, ...agentStarts]);
+  for (const result of results) if (result.status === "fulfilled") ownContainer(result.value.getId());
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await Promise.all(
+      results.map((r) => (r.status === "fulfilled" ? r.value.stop({ removeVolumes: true }) : undefined)),
+    );
+    await run("docker", ["network", "rm", network]);
+    throw failed.reason;
+  }
+  const [container, ...agents] = results.map((r) => (r as PromiseFulfilledResult<StartedTestContainer>).value) as [
+    StartedK3sContainer,
+    ...StartedTestContainer[],
+  ];
+  const info: ClusterInfo = {
     kind: "container",
     kubeconfig: loopbackKubeconfig(container),
     containerId: container.getId(),
+    nodes: [
+      { name: SERVER_NODE, containerId: container.getId(), role: "server" },
+      ...agents.map((agent, i) => ({
+        name: agentNames[i] as string,
+        containerId: agent.getId(),
+        role: "agent" as const,
+      })),
+    ],
+    network,
     nodeImage: image,
     securityProfile: profile,
     hostPorts: hostPortMap(container),
     images,
-    startSeconds,
-  });
-  if (images) await loadImages(cluster.info, [images.valkey, images.exporter, images.helper]);
+  };
+  const cluster = new StartedCluster(container, agents, info);
+  try {
+    await waitForNodes(info, 1 + agentCount);
+    info.startSeconds = (performance.now() - started) / 1000;
+    log(
+      `[cluster] ${1 + agentCount} node(s) Ready in ${info.startSeconds.toFixed(1)} s (server ${cluster.id.slice(0, 12)})`,
+    );
+    if (images) await loadImages(info, [images.valkey, images.exporter, images.helper]);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
   return cluster;
+}
+
+/** Waits until the cluster lists `count` nodes, all Ready. */
+export async function waitForNodes(info: ClusterInfo, count: number, timeoutMs = 180_000): Promise<void> {
+  const kube = new Kube(kubeConfigOf(info));
+  await waitFor(
+    `${count} node(s) to be Ready`,
+    async () => {
+      const nodes = (await kube.core.listNode()).items;
+      return nodes.length >= count && nodes.every(isNodeReady);
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
 }
 
 /** Uses a cluster the user already has (kind, EKS, GKE, ...) through its kubeconfig. */
@@ -157,11 +266,16 @@ export async function loadImages(info: ClusterInfo, images: string[]): Promise<v
       "loadImages needs a cluster in a container; push the images to a registry your cluster can pull from",
     );
   }
-  const present = await runOrThrow("docker", ["exec", info.containerId, "ctr", "-n", "k8s.io", "images", "ls", "-q"]);
-  const missing = images.filter((image) => !present.split("\n").includes(image));
-  if (missing.length === 0) return;
-  const script = `docker save ${missing.map((i) => `'${i}'`).join(" ")} | docker exec -i ${info.containerId} ctr -n k8s.io images import -`;
-  await runOrThrow("bash", ["-o", "pipefail", "-c", script]);
+  const containers = info.nodes?.map((node) => node.containerId) ?? [info.containerId];
+  await Promise.all(
+    containers.map(async (id) => {
+      const present = await runOrThrow("docker", ["exec", id, "ctr", "-n", "k8s.io", "images", "ls", "-q"]);
+      const missing = images.filter((image) => !present.split("\n").includes(image));
+      if (missing.length === 0) return;
+      const script = `docker save ${missing.map((i) => `'${i}'`).join(" ")} | docker exec -i ${id} ctr -n k8s.io images import -`;
+      await runOrThrow("bash", ["-o", "pipefail", "-c", script]);
+    }),
+  );
 }
 
 /** A @kubernetes/client-node configuration for the cluster. */

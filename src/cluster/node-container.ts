@@ -1,4 +1,5 @@
 import { K3sContainer } from "@testcontainers/k3s";
+import { GenericContainer } from "testcontainers";
 import { harnessLabels } from "./cleanup.ts";
 
 /** How the node container gets the rights a Kubernetes node needs. */
@@ -6,6 +7,27 @@ export type SecurityProfile = "privileged" | "sandbox";
 
 /** NodePorts published to the host on 127.0.0.1: the path for Valkey and load traffic. */
 export const HOST_NODE_PORTS = Array.from({ length: 24 }, (_, i) => 30_000 + i);
+
+type HostConfig = GenericContainer["hostConfig"];
+
+/**
+ * `sandbox` is for hosts that refuse privileged containers (here: no CAP_SYS_RESOURCE
+ * in the bounding set): every capability but that one, no seccomp/AppArmor, all devices.
+ */
+function applySecurityProfile(container: GenericContainer, hostConfig: HostConfig, profile: SecurityProfile): void {
+  if (profile === "sandbox") {
+    hostConfig.Privileged = false;
+    hostConfig.DeviceCgroupRules = ["a *:* rwm"];
+    hostConfig.MaskedPaths = [];
+    hostConfig.ReadonlyPaths = [];
+    container
+      .withAddedCapabilities("ALL")
+      .withDroppedCapabilities("SYS_RESOURCE")
+      .withSecurityOpt("seccomp=unconfined", "apparmor=unconfined");
+  } else {
+    container.withPrivilegedMode();
+  }
+}
 
 /**
  * K3sContainer with the harness's settings: the security profile, labels for cleanup,
@@ -20,23 +42,9 @@ export class KubeNodeContainer extends K3sContainer {
     this.withLabels(harnessLabels()).withExposedPorts(...HOST_NODE_PORTS);
   }
 
-  /**
-   * `sandbox` is for hosts that refuse privileged containers (here: no CAP_SYS_RESOURCE
-   * in the bounding set): every capability but that one, no seccomp/AppArmor, all devices.
-   */
   withSecurityProfile(profile: SecurityProfile): this {
     this.profile = profile;
-    if (profile === "sandbox") {
-      this.hostConfig.Privileged = false;
-      this.hostConfig.DeviceCgroupRules = ["a *:* rwm"];
-      this.hostConfig.MaskedPaths = [];
-      this.hostConfig.ReadonlyPaths = [];
-      this.withAddedCapabilities("ALL")
-        .withDroppedCapabilities("SYS_RESOURCE")
-        .withSecurityOpt("seccomp=unconfined", "apparmor=unconfined");
-    } else {
-      this.withPrivilegedMode();
-    }
+    applySecurityProfile(this, this.hostConfig, profile);
     return this;
   }
 
@@ -50,5 +58,27 @@ export class KubeNodeContainer extends K3sContainer {
     for (const bindings of Object.values(this.hostConfig.PortBindings ?? {})) {
       for (const binding of bindings as { HostIp?: string }[]) binding.HostIp = "127.0.0.1";
     }
+  }
+}
+
+/**
+ * A node that joins a server, the way `k3s agent` does: K3S_URL and K3S_TOKEN in the
+ * environment, the same container settings as the server, nothing published to the host.
+ * It is ready when the server lists its node Ready (agents print no marker of their own).
+ */
+export class KubeAgentContainer extends GenericContainer {
+  constructor(image: string, serverUrl: string, token: string, nodeName: string) {
+    super(image);
+    Object.assign(this.hostConfig, { CgroupnsMode: "host" }); // as K3sContainer does
+    this.withLabels(harnessLabels())
+      .withBindMounts([{ source: "/sys/fs/cgroup", target: "/sys/fs/cgroup" }])
+      .withTmpFs({ "/run": "rw", "/var/run": "rw" })
+      .withEnvironment({ K3S_URL: serverUrl, K3S_TOKEN: token })
+      .withCommand(["agent", `--node-name=${nodeName}`]);
+  }
+
+  withSecurityProfile(profile: SecurityProfile): this {
+    applySecurityProfile(this, this.hostConfig, profile);
+    return this;
   }
 }

@@ -6,6 +6,7 @@ import {
   type KubeConfig,
   NetworkingV1Api,
   StorageV1Api,
+  type V1Node,
   type V1Pod,
   type V1Service,
   type V1Status,
@@ -47,6 +48,10 @@ export interface ExecResult {
 
 export function isPodReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+export function isNodeReady(node: V1Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
 /** The Kubernetes API as the suites use it: typed clients plus the few compound operations they share. */
