@@ -9,6 +9,7 @@ import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { cacheDir } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import type { Helm } from "./helm.ts";
+import { offlineImageValues } from "./upstream.ts";
 import { environmentValuesFile, pinnedUpstreamVersion, stageChart, WRAPPER_CHART } from "./wrapper.ts";
 
 export const OVERLAYS = fileURLToPath(new URL("../../fixtures/overlays/", import.meta.url));
@@ -353,16 +354,7 @@ export async function installRelease(helm: Helm, cluster: ClusterClient, options
   const fit: Values = {};
   const images = cluster.info.images;
   if (images) {
-    const [valkeyRepository, valkeyTag] = images.valkey.replace(/^localhost\//, "").split(":");
-    const [exporterRepository, exporterTag] = images.exporter.replace(/^localhost\//, "").split(":");
-    fit.valkey = {
-      image: { registry: "localhost", repository: valkeyRepository, tag: valkeyTag, pullPolicy: "Never" },
-      metrics: {
-        exporter: {
-          image: { registry: "localhost", repository: exporterRepository, tag: exporterTag, pullPolicy: "Never" },
-        },
-      },
-    };
+    fit.valkey = offlineImageValues(images);
     adaptations.push(`offline images ${images.valkey} and ${images.exporter}`);
   }
   const provisioner: string | undefined = values.storageClass?.provisioner;

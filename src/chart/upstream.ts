@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ImageSet } from "../images/index.ts";
 import { cacheDir } from "../settings.ts";
 import type { Helm } from "./helm.ts";
 
@@ -73,4 +74,48 @@ export async function resolveUpstreamChart(helm: Helm, version: string): Promise
     throw new UpstreamChartMissing(version, error instanceof Error ? error.message : String(error));
   }
   return path;
+}
+
+/** Upstream chart values that run Valkey and its exporter from the offline images (never pulled). */
+export function offlineImageValues(images: Pick<ImageSet, "valkey" | "exporter">) {
+  const reference = (image: string) => {
+    const [repository, tag] = image.replace(/^localhost\//, "").split(":");
+    return { registry: "localhost", repository, tag, pullPolicy: "Never" };
+  };
+  return { image: reference(images.valkey), metrics: { exporter: { image: reference(images.exporter) } } };
+}
+
+export interface UpstreamInstall {
+  namespace: string;
+  release?: string;
+  version: string;
+  values: Record<string, unknown>;
+  timeoutSeconds?: number;
+}
+
+/** Installs the upstream chart itself (no wrapper) and waits until its pods are Ready. */
+export async function installUpstreamChart(helm: Helm, kubeconfigPath: string, install: UpstreamInstall) {
+  const chart = await resolveUpstreamChart(helm, install.version);
+  const dir = join(cacheDir(), "values");
+  mkdirSync(dir, { recursive: true });
+  const valuesFile = join(dir, `${install.namespace}-upstream-${install.version}.yaml`);
+  writeFileSync(valuesFile, JSON.stringify(install.values, null, 2)); // JSON is YAML
+  const timeout = install.timeoutSeconds ?? 300;
+  await helm.run(
+    [
+      "install",
+      install.release ?? "valkey",
+      chart,
+      "--namespace",
+      install.namespace,
+      "--kubeconfig",
+      kubeconfigPath,
+      "--values",
+      valuesFile,
+      "--wait",
+      "--timeout",
+      `${timeout}s`,
+    ],
+    { timeoutMs: (timeout + 60) * 1000 },
+  );
 }

@@ -80,6 +80,11 @@ export class ClusterClient {
     );
   }
 
+  /** Runs a shell script in a pod's container (default: the helper pod's `main`). */
+  sh(namespace: string, pod: string, script: string, container = "main") {
+    return this.kube.exec(namespace, pod, container, ["sh", "-c", script]);
+  }
+
   loadImages(images: string[]): Promise<void> {
     return loadImages(this.info, images);
   }

@@ -1,14 +1,16 @@
 /**
- * Measures the test cluster: warm image preparation, container start to the k3s marker
- * line, idle memory of the node, and the install of the upstream chart in replica mode
- * until every pod is Ready. Runs each `--runs` times (default 3) and prints medians.
+ * Measures the test cluster: warm image preparation, start of the server and its agents
+ * until every node is Ready (the server has printed k3s's marker line by then), idle
+ * memory of the server node and of an agent node, and the install of the upstream chart
+ * in replica mode until every pod is Ready. Runs each `--runs` times (default 3) and
+ * prints medians. VALKEY_CLUSTER_AGENTS sets the agents (default 2).
  *
  *   npm run measure:cluster [-- --runs 5]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Helm } from "../chart/helm.ts";
-import { resolveUpstreamChart } from "../chart/upstream.ts";
+import { installUpstreamChart, offlineImageValues } from "../chart/upstream.ts";
 import { pinnedUpstreamVersion } from "../chart/wrapper.ts";
 import { ensureImages } from "../images/index.ts";
 import { runOrThrow } from "../process.ts";
@@ -36,11 +38,11 @@ const runs = parseRuns(process.argv.slice(2));
 const samples: Record<string, number[]> = {
   prepareSeconds: [],
   startSeconds: [],
-  idleMemoryMiB: [],
+  serverMemoryMiB: [],
+  agentMemoryMiB: [],
   installSeconds: [],
 };
 const helm = await Helm.fromSettings();
-const upstream = await resolveUpstreamChart(helm, pinnedUpstreamVersion());
 const quiet = () => {};
 
 for (let run = 1; run <= runs; run++) {
@@ -53,35 +55,25 @@ for (let run = 1; run <= runs; run++) {
   try {
     samples.startSeconds?.push(cluster.info.startSeconds ?? (performance.now() - started) / 1000);
     await new Promise((resolve) => setTimeout(resolve, 20_000)); // let start-up settle before "idle"
-    samples.idleMemoryMiB?.push(await nodeMemoryMiB(cluster.id));
+    const memory = await Promise.all(
+      (cluster.info.nodes ?? []).map(async (node) => ({ ...node, mib: await nodeMemoryMiB(node.containerId) })),
+    );
+    samples.serverMemoryMiB?.push(memory.find((node) => node.role === "server")?.mib ?? Number.NaN);
+    const agents = memory.filter((node) => node.role === "agent").map((node) => node.mib);
+    if (agents.length > 0) samples.agentMemoryMiB?.push(median(agents));
 
     const client = await ClusterClient.connect(cluster.info);
     await client.kube.createNamespace("measure");
-    const [registry, tagged] = [images.valkey, images.exporter].map((image) =>
-      image.replace(/^localhost\//, "").split(":"),
-    );
     started = performance.now();
-    await helm.run(
-      [
-        "install",
-        "valkey",
-        upstream,
-        "--namespace",
-        "measure",
-        "--kubeconfig",
-        client.kubeconfigPath,
-        "--set",
-        "replica.enabled=true,replica.replicas=2,replica.minReplicasToWrite=1,replica.persistence.size=1Gi",
-        "--set",
-        `metrics.enabled=true,image.registry=localhost,image.repository=${registry?.[0]},image.tag=${registry?.[1]},image.pullPolicy=Never`,
-        "--set",
-        `metrics.exporter.image.registry=localhost,metrics.exporter.image.repository=${tagged?.[0]},metrics.exporter.image.tag=${tagged?.[1]},metrics.exporter.image.pullPolicy=Never`,
-        "--wait",
-        "--timeout",
-        "300s",
-      ],
-      { timeoutMs: 360_000 },
-    );
+    await installUpstreamChart(helm, client.kubeconfigPath, {
+      namespace: "measure",
+      version: pinnedUpstreamVersion(),
+      values: {
+        ...offlineImageValues(images),
+        replica: { enabled: true, replicas: 2, minReplicasToWrite: 1, persistence: { size: "1Gi" } },
+        metrics: { ...offlineImageValues(images).metrics, enabled: true },
+      },
+    });
     samples.installSeconds?.push((performance.now() - started) / 1000);
   } finally {
     await cluster.stop();

@@ -1,26 +1,23 @@
 import { describe, expect } from "vitest";
-import type { ClusterClient } from "../../src/cluster/client.ts";
-import { isPodReady, waitFor } from "../../src/kube/index.ts";
+import { isNodeReady, isPodReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
-
-async function sh(cluster: ClusterClient, namespace: string, pod: string, script: string) {
-  return cluster.kube.exec(namespace, pod, "main", ["sh", "-c", script]);
-}
 
 describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => {
   test.beforeEach(({ cluster, namespace, onTestFailed }) => {
     onTestFailed(async () => console.error(await cluster.kube.diagnostics(namespace)));
   });
 
-  test("answers the API and reports its node Ready with the expected versions", async ({ cluster }) => {
-    const nodes = await cluster.kube.core.listNode();
-    expect(nodes.items).toHaveLength(1);
-    const node = nodes.items[0];
-    expect(node?.status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+  test("answers the API and reports every node Ready with the expected versions", async ({ cluster }) => {
+    const nodes = (await cluster.kube.core.listNode()).items;
+    if (cluster.info.nodes)
+      expect(nodes.map((n) => n.metadata?.name).sort()).toEqual(cluster.info.nodes.map((n) => n.name).sort());
+    expect(nodes.length).toBeGreaterThan(0);
     const versions = cluster.info.images?.versions;
-    if (versions) {
-      expect(node?.status?.nodeInfo?.kubeletVersion).toBe(versions.kubernetes);
-      expect(node?.status?.nodeInfo?.containerRuntimeVersion).toBe(
+    for (const node of nodes) {
+      expect(isNodeReady(node), `${node.metadata?.name} Ready`).toBe(true);
+      if (!versions) continue;
+      expect(node.status?.nodeInfo?.kubeletVersion).toBe(versions.kubernetes);
+      expect(node.status?.nodeInfo?.containerRuntimeVersion).toBe(
         `containerd://${versions.containerd?.replace(/^v/, "")}`,
       );
     }
@@ -68,7 +65,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     const lookup = await waitFor(
       `${fqdn} to resolve`,
       async () => {
-        const result = await sh(cluster, namespace, "client", `nslookup ${fqdn}`);
+        const result = await cluster.sh(namespace, "client", `nslookup ${fqdn}`);
         return result.exitCode === 0 ? result.stdout : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 1000 },
@@ -89,8 +86,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     const page = await waitFor(
       "the ClusterIP Service to answer",
       async () => {
-        const result = await sh(
-          cluster,
+        const result = await cluster.sh(
           namespace,
           "client",
           `timeout 5 wget -q -O - http://web-clusterip.${namespace}.svc.cluster.local/`,
@@ -137,7 +133,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     const claim = await cluster.kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: "data" });
     expect(claim.status?.phase).toBe("Bound");
     expect(claim.spec?.storageClassName).toBe("local-path");
-    expect((await sh(cluster, namespace, "writer", "echo survived-$((6*7)) > /data/proof && sync")).exitCode).toBe(0);
+    expect((await cluster.sh(namespace, "writer", "echo survived-$((6*7)) > /data/proof && sync")).exitCode).toBe(0);
 
     await cluster.kube.core.deleteNamespacedPod({ namespace, name: "writer", gracePeriodSeconds: 0 });
     await waitFor(
@@ -146,10 +142,10 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
       { timeoutMs: 60_000 },
     );
     await cluster.startPod(namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
-    expect((await sh(cluster, namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+    expect((await cluster.sh(namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
   });
 
-  test("comes back with its objects and volumes after the node container restarts", async ({
+  test("comes back with its objects and volumes after the server's container restarts", async ({
     cluster,
     namespace,
     skip,
@@ -161,7 +157,7 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
       async () => {
         const pod = await cluster.kube.core.readNamespacedPod({ namespace, name: "reader" });
         if (!isPodReady(pod)) return undefined;
-        const read = await sh(cluster, namespace, "reader", "cat /data/proof");
+        const read = await cluster.sh(namespace, "reader", "cat /data/proof");
         return read.exitCode === 0 ? read.stdout.trim() : undefined;
       },
       { timeoutMs: 180_000, intervalMs: 1000 },
