@@ -45,7 +45,7 @@ export interface NodeContainerInfo {
 export interface StartClusterOptions {
   /** Node image; default: VALKEY_CLUSTER_IMAGE, else the offline kube-node image (built if needed). */
   image?: string;
-  /** Nodes that join the server; default VALKEY_CLUSTER_AGENTS, else 2 (a three-node cluster). */
+  /** Nodes that join the server; default VALKEY_CLUSTER_AGENTS, else 3: four nodes, one per pod of prod-01 (a primary and three replicas with required anti-affinity). */
   agents?: number;
   /** Default: VALKEY_CLUSTER_PROFILE (privileged, sandbox or auto); auto probes once and remembers. */
   securityProfile?: SecurityProfile | "auto";
@@ -148,7 +148,7 @@ const SERVER_NODE = "valkey-harness-server";
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
   const log = options.log ?? console.log;
-  const agentCount = options.agents ?? integerSetting("VALKEY_CLUSTER_AGENTS", 0, 8, 2);
+  const agentCount = options.agents ?? integerSetting("VALKEY_CLUSTER_AGENTS", 0, 8, 3);
   await requireDocker();
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true"; // no registry for Ryuk's image; we clean up ourselves
   await reapLeftovers(log);

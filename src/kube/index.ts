@@ -76,6 +76,16 @@ export class Kube {
     });
   }
 
+  async namespaceExists(name: string): Promise<boolean> {
+    try {
+      await this.core.readNamespace({ name });
+      return true;
+    } catch (error) {
+      if (statusCode(error) === 404) return false;
+      throw error;
+    }
+  }
+
   /** Deletes a namespace and waits until it is gone (its PVCs and volumes with it). */
   async deleteNamespace(name: string, timeoutMs = 180_000): Promise<void> {
     try {

@@ -78,7 +78,9 @@ describe.skipIf(!!clusterUnavailable)(`a cluster of ${NODES_NEEDED} nodes`, () =
   test.beforeEach(async ({ cluster, namespace, onTestFailed, skip }) => {
     const nodes = (await cluster.kube.core.listNode()).items.length;
     if (nodes < NODES_NEEDED) {
-      skip(`needs ${NODES_NEEDED} nodes, the cluster has ${nodes} (VALKEY_CLUSTER_AGENTS=2 starts two agents)`);
+      skip(
+        `needs ${NODES_NEEDED} nodes, the cluster has ${nodes} (VALKEY_CLUSTER_AGENTS sets the agents; the default 3 makes four nodes)`,
+      );
     }
     onTestFailed(async () => console.error(await cluster.kube.diagnostics(namespace)));
   });

@@ -63,7 +63,7 @@ describe.skipIf(!!clusterUnavailable).each(selectedEnvironments())("environment 
     }
   });
 
-  test("refuses no write while the environment's minReplicasToWrite is met, and enforces it", async () => {
+  test("sets every pod's min-replicas-to-write to the environment's minReplicasToWrite (the failover suite proves NOREPLICAS)", async () => {
     const r = release();
     const expected = String(r.values.valkey.replica.minReplicasToWrite);
     for (let i = 0; i <= r.replicas; i++) {
@@ -92,7 +92,9 @@ describe.skipIf(!!clusterUnavailable).each(selectedEnvironments())("environment 
     }
   });
 
-  test("exports Prometheus metrics from every pod that agree with INFO", async ({ cluster }) => {
+  test("exports Prometheus metrics from every pod that agree with INFO, to a scraper where Prometheus runs", async ({
+    cluster,
+  }) => {
     const r = release();
     const service = await cluster.kube.core.readNamespacedService({
       namespace: r.namespace,
@@ -102,14 +104,41 @@ describe.skipIf(!!clusterUnavailable).each(selectedEnvironments())("environment 
       "prometheus.io/scrape": "true",
       "prometheus.io/port": "9121",
     });
-    for (let i = 0; i <= r.replicas; i++) {
-      const samples = parseMetrics(await cluster.kube.proxyGet(r.namespace, r.podName(i), 9121, "/metrics"));
-      expect(metricValue(samples, "redis_up"), `redis_up on pod ${i}`).toBe(1);
-      const info = await withClient(await r.endpoint(i), r.clientCredentials, replicationInfo);
-      expect(metricValue(samples, "redis_connected_slaves"), `redis_connected_slaves on pod ${i}`).toBe(
-        Number(info.connected_slaves),
-      );
-      expect(metricValue(samples, "redis_instance_info", { role: info.role as string }), `role of pod ${i}`).toBe(1);
+    // Scrape over the pod network as Prometheus does: from the monitoring namespace the
+    // NetworkPolicy admits, when there is one (the API server's pod proxy would be refused
+    // by the policy on every node but its own).
+    const policy = r.values.networkPolicy;
+    const scrapeNamespace: string = policy?.enabled ? (policy.metricsNamespaces?.[0] ?? r.namespace) : r.namespace;
+    const createdNamespace = scrapeNamespace !== r.namespace && !(await cluster.kube.namespaceExists(scrapeNamespace));
+    if (createdNamespace) await cluster.kube.createNamespace(scrapeNamespace);
+    const scraper = `metrics-scraper-${env}`;
+    try {
+      await cluster.startPod(scrapeNamespace, cluster.helperPod(scraper));
+      const pods = await cluster.kube.pods(r.namespace, "app.kubernetes.io/name=valkey");
+      for (let i = 0; i <= r.replicas; i++) {
+        const podIP = pods.find((p) => p.metadata?.name === r.podName(i))?.status?.podIP;
+        const scrape = await cluster.sh(
+          scrapeNamespace,
+          scraper,
+          `timeout 5 wget -q -O - http://${podIP}:9121/metrics`,
+        );
+        expect(scrape.exitCode, `scrape of pod ${i} from namespace ${scrapeNamespace}: ${scrape.stderr}`).toBe(0);
+        const samples = parseMetrics(scrape.stdout);
+        expect(metricValue(samples, "redis_up"), `redis_up on pod ${i}`).toBe(1);
+        const info = await withClient(await r.endpoint(i), r.clientCredentials, replicationInfo);
+        expect(metricValue(samples, "redis_connected_slaves"), `redis_connected_slaves on pod ${i}`).toBe(
+          Number(info.connected_slaves),
+        );
+        expect(metricValue(samples, "redis_instance_info", { role: info.role as string }), `role of pod ${i}`).toBe(1);
+      }
+    } finally {
+      if (createdNamespace) await cluster.kube.deleteNamespace(scrapeNamespace);
+      else
+        await cluster.kube.core.deleteNamespacedPod({
+          namespace: scrapeNamespace,
+          name: scraper,
+          gracePeriodSeconds: 0,
+        });
     }
   });
 
@@ -158,27 +187,46 @@ describe.skipIf(!!clusterUnavailable).each(selectedEnvironments())("environment 
     async ({ cluster }) => {
       const r = release();
       const allowedLabels = (r.values.networkPolicy.allowedPodLabels?.[0] ?? {}) as Record<string, string>;
-      await cluster.startPod(r.namespace, cluster.helperPod("np-denied", { role: "outsider" }));
-      await cluster.startPod(r.namespace, cluster.helperPod("np-allowed", allowedLabels));
-      const target = `${r.fullname}.${r.namespace}.svc.cluster.local 6379`;
-      const ping = async (pod: string) =>
+      // An allowed and a denied client on every node: Valkey's pods are reached from their
+      // own node and across nodes, where the policy is enforced on the receiving node.
+      const nodes = (await cluster.kube.core.listNode()).items.map((n) => n.metadata?.name as string);
+      const clients = nodes.flatMap((node, i) => [
+        { name: `np-denied-${i}`, allowed: false, node, labels: { role: "outsider" } },
+        { name: `np-allowed-${i}`, allowed: true, node, labels: allowedLabels },
+      ]);
+      await Promise.all(
+        clients.map((c) => cluster.startPod(r.namespace, cluster.helperPod(c.name, c.labels, { nodeName: c.node }))),
+      );
+      const valkeyPods = await cluster.kube.pods(r.namespace, "app.kubernetes.io/name=valkey");
+      const ping = async (client: string, podIP: string) =>
         (
-          await cluster.kube.exec(r.namespace, pod, "main", [
+          await cluster.kube.exec(r.namespace, client, "main", [
             "sh",
             "-c",
-            `printf 'PING\\r\\n' | timeout 3 nc ${target}`,
+            `printf 'PING\\r\\n' | timeout 3 nc ${podIP} 6379`,
           ])
         ).stdout;
+      const first = valkeyPods[0]?.status?.podIP as string;
       const started = performance.now();
       // The controller needs a moment to program the policy; wait until it is in force.
-      await waitFor("the NetworkPolicy to refuse np-denied", async () => (await ping("np-denied")) === "", {
+      await waitFor("the NetworkPolicy to refuse np-denied-0", async () => (await ping("np-denied-0", first)) === "", {
         timeoutMs: 60_000,
         intervalMs: 1000,
       });
       console.log(`[netpol ${env}] policy in force after ${((performance.now() - started) / 1000).toFixed(1)} s`);
-      const allowedReply = await ping("np-allowed");
-      expect(allowedReply, "reply to the allowed pod").toMatch(/PONG|NOAUTH/);
-      expect(await ping("np-denied"), "reply to the denied pod").toBe("");
+      const outcomes = await Promise.all(
+        clients.flatMap((client) =>
+          valkeyPods.map(async (pod) => ({
+            client,
+            path: `${client.name} (${client.node}) -> ${pod.metadata?.name} (${pod.spec?.nodeName})`,
+            reply: await ping(client.name, pod.status?.podIP as string),
+          })),
+        ),
+      );
+      for (const { client, path, reply } of outcomes) {
+        if (client.allowed) expect(reply, path).toMatch(/PONG|NOAUTH/);
+        else expect(reply, path).toBe("");
+      }
     },
   );
 
