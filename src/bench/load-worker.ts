@@ -1,13 +1,15 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Credentials, Endpoint } from "../valkey/index.ts";
-import { closedLoop, type LoadSettings } from "./load.ts";
+import { type LoadSettings, type LoadShare, runShare } from "./load.ts";
 
-/** One thread's share of a load (see runLoad). */
-const { endpoint, credentials, settings, connections, operations } = workerData as {
+/** One thread's share of a load (see runLoad): progress messages, then the result. */
+const { endpoint, credentials, settings, share } = workerData as {
   endpoint: Endpoint;
   credentials: Credentials;
   settings: LoadSettings;
-  connections: number;
-  operations: number;
+  share: LoadShare;
 };
-parentPort?.postMessage(await closedLoop(endpoint, credentials, settings, connections, operations));
+const result = await runShare(endpoint, credentials, settings, share, (completed) =>
+  parentPort?.postMessage({ completed }),
+);
+parentPort?.postMessage({ result });

@@ -3,8 +3,17 @@ import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type His
 import type { Redis } from "ioredis";
 import { type Credentials, connect, type Endpoint, errorKind } from "../valkey/index.ts";
 
-/** A closed-loop load: every connection keeps `pipeline` commands in flight until a bound is hit. */
+/**
+ * A load on Valkey. Closed loop: every connection keeps one pipeline in flight, as fast as
+ * the path allows (maximum throughput). Open loop: pipelines are sent on a fixed schedule
+ * of `rate` commands per second whatever the replies do, and latency is measured from
+ * each pipeline's intended send time, so a stall shows in the percentiles instead of
+ * slowing the load down (no coordinated omission).
+ */
 export interface LoadSettings {
+  mode: "closed" | "open";
+  /** Commands per second in total (open loop only). */
+  rate?: number;
   connections: number;
   /** Commands sent together per round trip on a connection. */
   pipeline: number;
@@ -25,7 +34,7 @@ export interface LoadResult {
   operations: number;
   seconds: number;
   opsPerSecond: number;
-  /** Round-trip latency of one pipeline, microseconds. */
+  /** Latency of one pipeline, microseconds: its round trip (closed), or from its intended send time (open). */
   latencyMicros: { p50: number; p90: number; p99: number; p999: number; max: number };
   errors: Record<string, number>;
 }
@@ -51,6 +60,14 @@ export function validateLoadSettings(settings: LoadSettings): void {
   }
   if (!["uniform", "zipfian"].includes(settings.distribution)) {
     throw new Error(`load setting distribution=${settings.distribution} is not valid: use uniform or zipfian`);
+  }
+  if (settings.mode !== "closed" && settings.mode !== "open") {
+    throw new Error(`load setting mode=${JSON.stringify(settings.mode)} is not valid: use closed or open`);
+  }
+  if (settings.mode === "open" && !(Number.isFinite(settings.rate) && (settings.rate as number) >= 1)) {
+    throw new Error(
+      `load setting rate=${JSON.stringify(settings.rate)} is not valid: an open loop needs a rate >= 1 command per second`,
+    );
   }
 }
 
@@ -92,59 +109,101 @@ function newHistogram(): Histogram {
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
 }
 
+/** One thread's part of a load. */
+export interface LoadShare {
+  connections: number;
+  maxOperations: number;
+  /** Commands per second for this share (open loop). */
+  rate: number;
+}
+
+/** Pipelines in flight per thread before an open loop waits (memory bound; the wait shows as latency). */
+const MAX_IN_FLIGHT = 20_000;
+
 /**
- * The closed loop itself, for `connections` connections and at most `maxOperations`
- * commands: each connection keeps one pipeline in flight until a bound is hit.
+ * Runs one share of a load on this thread and reports the commands completed so far to
+ * `progress` about once a second.
  */
-export async function closedLoop(
+export async function runShare(
   endpoint: Endpoint,
   credentials: Credentials,
   settings: LoadSettings,
-  connections: number,
-  maxOperations: number,
+  share: LoadShare,
+  progress: (completed: number) => void = () => {},
 ): Promise<ShareResult> {
   const histogram = newHistogram();
   const errors: Record<string, number> = {};
+  const countError = (error: unknown, n: number) => {
+    errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + n;
+  };
   const value = "x".repeat(settings.valueBytes);
   const pick = keyPicker(settings);
   const clients: Redis[] = [];
-  for (let i = 0; i < connections; i++) {
+  for (let i = 0; i < share.connections; i++) {
     const client = connect(endpoint, credentials, `bench-${i}`);
     await client.connect();
     clients.push(client);
   }
   let issued = 0;
+  let completed = 0;
   const started = performance.now();
   const deadline = started + settings.maxSeconds * 1000;
-  const loop = async (client: Redis) => {
-    while (issued < maxOperations && performance.now() < deadline) {
-      const batch = Math.min(settings.pipeline, maxOperations - issued);
-      issued += batch;
-      const pipeline = client.pipeline();
-      for (let i = 0; i < batch; i++) {
-        const key = `bench:${pick()}`;
-        if (Math.random() < settings.readRatio) pipeline.get(key);
-        else pipeline.set(key, value);
-      }
-      const sent = performance.now();
-      try {
-        const results = await pipeline.exec();
-        for (const [error] of results ?? []) if (error) errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + 1;
-      } catch (error) {
-        errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + batch;
-      }
-      histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+  const ticker = setInterval(() => progress(completed), 1000);
+  /** Sends one pipeline; resolves when its replies are in, recording latency from `since`. */
+  const send = async (client: Redis, since?: number) => {
+    const batch = Math.min(settings.pipeline, share.maxOperations - issued);
+    issued += batch;
+    const pipeline = client.pipeline();
+    for (let i = 0; i < batch; i++) {
+      const key = `bench:${pick()}`;
+      if (Math.random() < settings.readRatio) pipeline.get(key);
+      else pipeline.set(key, value);
     }
+    const sent = since ?? performance.now();
+    try {
+      const results = await pipeline.exec();
+      for (const [error] of results ?? []) if (error) countError(error, 1);
+    } catch (error) {
+      countError(error, batch);
+    }
+    completed += batch;
+    histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
   };
+  const more = () => issued < share.maxOperations && performance.now() < deadline;
   try {
-    await Promise.all(clients.map(loop));
+    if (settings.mode === "closed") {
+      await Promise.all(
+        clients.map(async (client) => {
+          while (more()) await send(client);
+        }),
+      );
+    } else {
+      // Pipeline k is due at started + k * interval, on connection k mod n. Every due
+      // pipeline goes out at once; then the loop sleeps until the next is due.
+      const interval = (settings.pipeline / share.rate) * 1000;
+      const inFlight = new Set<Promise<void>>();
+      let k = 0;
+      while (more()) {
+        const now = performance.now();
+        while (more() && started + k * interval <= now && inFlight.size < MAX_IN_FLIGHT) {
+          const pending = send(clients[k % clients.length] as Redis, started + k * interval);
+          inFlight.add(pending);
+          void pending.finally(() => inFlight.delete(pending));
+          k++;
+        }
+        if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+        else await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + k * interval - now)));
+      }
+      await Promise.all(inFlight);
+    }
   } finally {
+    clearInterval(ticker);
     for (const client of clients) client.disconnect();
   }
   const seconds = (performance.now() - started) / 1000;
   const encoded = encodeIntoCompressedBase64(histogram);
   histogram.destroy();
-  return { operations: issued, seconds, histogram: encoded, errors };
+  return { operations: completed, seconds, histogram: encoded, errors };
 }
 
 /**
@@ -157,22 +216,34 @@ export async function runLoad(
   credentials: Credentials,
   settings: LoadSettings,
   threads = Math.min(2, settings.connections),
+  progress: (completed: number) => void = () => {},
 ): Promise<LoadResult> {
   validateLoadSettings(settings);
   if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
     throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);
   }
-  const share = (total: number, i: number) => Math.floor(total / threads) + (i < total % threads ? 1 : 0);
+  const split = (total: number, i: number) => Math.floor(total / threads) + (i < total % threads ? 1 : 0);
+  const completedByThread = new Array<number>(threads).fill(0);
+  const report = (i: number) => (completed: number) => {
+    completedByThread[i] = completed;
+    progress(completedByThread.reduce((a, b) => a + b, 0));
+  };
   const shares = await Promise.all(
     Array.from({ length: threads }, (_, i) => {
-      const connections = share(settings.connections, i);
-      const operations = share(settings.maxOperations, i);
-      if (threads === 1) return closedLoop(endpoint, credentials, settings, connections, operations);
+      const share: LoadShare = {
+        connections: split(settings.connections, i),
+        maxOperations: split(settings.maxOperations, i),
+        rate: (settings.rate ?? 0) / threads,
+      };
+      if (threads === 1) return runShare(endpoint, credentials, settings, share, report(i));
       return new Promise<ShareResult>((resolve, reject) => {
         const worker = new Worker(new URL("./load-worker.ts", import.meta.url), {
-          workerData: { endpoint, credentials, settings, connections, operations },
+          workerData: { endpoint, credentials, settings, share },
         });
-        worker.once("message", resolve);
+        worker.on("message", (message: { completed?: number; result?: ShareResult }) => {
+          if (message.result) resolve(message.result);
+          else report(i)(message.completed ?? 0);
+        });
         worker.once("error", reject);
         worker.once("exit", (code) => code !== 0 && reject(new Error(`load worker ${i} exited with ${code}`)));
       });

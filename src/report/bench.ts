@@ -1,16 +1,47 @@
 import { readFileSync } from "node:fs";
 import { markdownTable } from "./index.ts";
 
-export const BENCH_SCHEMA = "valkey-harness/bench-report/v1";
+export const BENCH_SCHEMA = "valkey-harness/bench-report/v2";
 
-/** One measured path: median of the runs, and every run. */
+export interface RunSample {
+  opsPerSecond: number;
+  p50Millis: number;
+  p90Millis?: number;
+  p99Millis: number;
+  p999Millis?: number;
+  errors?: Record<string, number>;
+}
+
+/** One measured path of one workload: medians of the runs, and every run. */
 export interface PathResult {
+  /** Unique in the report, `<workload>/<path>`: what `compare` matches on. */
   path: string;
+  workload: string;
   description: string;
+  /** What opsPerSecond counts: ops/s, requests/s, deliveries/s. */
+  unit: string;
   opsPerSecondMedian: number;
   p50MillisMedian: number;
+  p90MillisMedian?: number;
   p99MillisMedian: number;
-  runs: { opsPerSecond: number; p50Millis: number; p99Millis: number }[];
+  p999MillisMedian?: number;
+  /** Errors over all runs, by kind. */
+  errors: Record<string, number>;
+  runs: RunSample[];
+}
+
+export interface WorkloadInfo {
+  id: string;
+  name: string;
+  /** How latency is measured, in words. */
+  latency: string;
+  settings: Record<string, unknown>;
+}
+
+export interface Ratio {
+  name: string;
+  value: number;
+  description: string;
 }
 
 export interface BenchReport {
@@ -21,9 +52,11 @@ export interface BenchReport {
   images: Record<string, string>;
   versions: Record<string, string>;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
-  workload: { name: string; settings: Record<string, unknown> };
+  /** How the load reaches Valkey, in words. */
+  loadPath: string;
+  workloads: WorkloadInfo[];
   paths: PathResult[];
-  ratios: { generatorVsBenchmarkSamePath: number; hostPathVsInCluster: number };
+  ratios: Ratio[];
 }
 
 export function median(values: number[]): number {
@@ -34,68 +67,163 @@ export function median(values: number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** Medians of a path's runs (percentiles a tool does not report stay absent). */
+export function summarisePath(
+  workload: string,
+  path: string,
+  description: string,
+  unit: string,
+  runs: RunSample[],
+): PathResult {
+  const medianOf = (pick: (run: RunSample) => number | undefined) => {
+    const values = runs.map(pick).filter((v): v is number => v !== undefined);
+    return values.length === runs.length && values.length > 0 ? Number(median(values).toFixed(3)) : undefined;
+  };
+  const errors: Record<string, number> = {};
+  for (const run of runs)
+    for (const [kind, n] of Object.entries(run.errors ?? {})) errors[kind] = (errors[kind] ?? 0) + n;
+  return {
+    path: `${workload}/${path}`,
+    workload,
+    description,
+    unit,
+    opsPerSecondMedian: Math.round(median(runs.map((r) => r.opsPerSecond))),
+    p50MillisMedian: medianOf((r) => r.p50Millis) ?? 0,
+    p90MillisMedian: medianOf((r) => r.p90Millis),
+    p99MillisMedian: medianOf((r) => r.p99Millis) ?? 0,
+    p999MillisMedian: medianOf((r) => r.p999Millis),
+    errors,
+    runs,
+  };
+}
+
+const dash = (value: number | undefined) => (value === undefined ? "-" : value);
+const errorText = (errors: Record<string, number>) =>
+  Object.entries(errors)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(", ") || "0";
+
 export function benchMarkdown(report: BenchReport): string {
-  return [
-    `### Benchmark: ${report.workload.name} on ${report.environment}`,
+  const sections = report.workloads.flatMap((w) => [
+    `#### ${w.name}`,
     "",
-    `Chart ${report.chart.wrapper} (upstream valkey ${report.chart.upstream}), ${report.chart.helm}; Valkey image ${report.images.valkey}; Kubernetes ${report.versions.kubernetes ?? "?"}; ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB.`,
+    `Latency: ${w.latency}. Settings: \`${JSON.stringify(w.settings)}\``,
     "",
     markdownTable(
-      ["path", "ops/s (median)", "p50 ms", "p99 ms", "runs"],
-      report.paths.map((p) => [
-        p.description,
-        p.opsPerSecondMedian,
-        p.p50MillisMedian,
-        p.p99MillisMedian,
-        p.runs.length,
-      ]),
+      ["path", "throughput (median)", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "runs"],
+      report.paths
+        .filter((p) => p.workload === w.id)
+        .map((p) => [
+          p.description,
+          `${p.opsPerSecondMedian} ${p.unit}`,
+          p.p50MillisMedian,
+          dash(p.p90MillisMedian),
+          p.p99MillisMedian,
+          dash(p.p999MillisMedian),
+          errorText(p.errors),
+          p.runs.length,
+        ]),
     ),
     "",
-    `Generator / valkey-benchmark on the same path: **${report.ratios.generatorVsBenchmarkSamePath}x** throughput. ` +
-      `Host path / in-cluster: **${report.ratios.hostPathVsInCluster}x** (the cost of reaching the cluster from outside).`,
+  ]);
+  return [
+    `### Benchmark of ${report.environment}`,
     "",
-    `Settings: \`${JSON.stringify(report.workload.settings)}\``,
+    `Chart ${report.chart.wrapper} (upstream valkey ${report.chart.upstream}), ${report.chart.helm}; Valkey image ${report.images.valkey}; Kubernetes ${report.versions.kubernetes ?? "?"}; ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB; ${report.createdAt}.`,
+    "",
+    `Load path: ${report.loadPath}.`,
+    "",
+    ...report.ratios.map((r) => `- ${r.description}: **${r.value}x**`),
+    "",
+    ...sections,
   ].join("\n");
 }
 
-function bars(title: string, unit: string, values: { label: string; value: number }[]): string {
+const escapeHtml = (text: string) => text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+function bars(title: string, values: { label: string; value: number; unit: string }[]): string {
   const max = Math.max(...values.map((v) => v.value), 1);
   const rows = values
     .map((v, i) => {
-      const width = Math.round((v.value / max) * 360);
-      const y = 30 + i * 34;
-      return `<text x="0" y="${y + 16}" font-size="12">${v.label}</text><rect x="190" y="${y}" width="${width}" height="22" fill="#4063d8"/><text x="${196 + width}" y="${y + 16}" font-size="12">${v.value} ${unit}</text>`;
+      const width = Math.round((v.value / max) * 330);
+      const y = 30 + i * 30;
+      return `<text x="0" y="${y + 15}" font-size="12">${escapeHtml(v.label)}</text><rect x="220" y="${y}" width="${width}" height="20" fill="#4063d8"/><text x="${226 + width}" y="${y + 15}" font-size="12">${v.value} ${escapeHtml(v.unit)}</text>`;
     })
     .join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="680" height="${40 + values.length * 34}" role="img" aria-label="${title}"><text x="0" y="16" font-size="14" font-weight="bold">${title}</text>${rows}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="chart throughput" width="700" height="${40 + values.length * 30}" role="img" aria-label="${escapeHtml(title)}"><text x="0" y="16" font-size="14" font-weight="bold">${escapeHtml(title)}</text>${rows}</svg>`;
+}
+
+/** Latency percentiles per path: a line per path over p50, p90, p99, p99.9 (log scale). */
+function percentileChart(title: string, paths: PathResult[]): string {
+  const percentiles = [
+    { label: "p50", pick: (p: PathResult) => p.p50MillisMedian },
+    { label: "p90", pick: (p: PathResult) => p.p90MillisMedian },
+    { label: "p99", pick: (p: PathResult) => p.p99MillisMedian },
+    { label: "p99.9", pick: (p: PathResult) => p.p999MillisMedian },
+  ];
+  const values = paths.flatMap((p) => percentiles.map((q) => q.pick(p) ?? 0)).filter((v) => v > 0);
+  const lo = Math.log10(Math.min(...values, 0.01));
+  const hi = Math.log10(Math.max(...values, 1)) + 0.1;
+  const [left, top, width, height] = [60, 30, 420, 200];
+  const x = (i: number) => left + (i * width) / (percentiles.length - 1);
+  const y = (ms: number) => top + height - ((Math.log10(ms) - lo) / (hi - lo)) * height;
+  const colours = ["#4063d8", "#cb3c33", "#389826", "#9558b2", "#e69f00"];
+  const grid = [0.01, 0.1, 1, 10, 100, 1000]
+    .filter((ms) => Math.log10(ms) >= lo && Math.log10(ms) <= hi)
+    .map(
+      (ms) =>
+        `<line x1="${left}" x2="${left + width}" y1="${y(ms)}" y2="${y(ms)}" stroke="#ddd"/><text x="${left - 6}" y="${y(ms) + 4}" font-size="11" text-anchor="end">${ms} ms</text>`,
+    )
+    .join("");
+  const axis = percentiles
+    .map((q, i) => `<text x="${x(i)}" y="${top + height + 16}" font-size="11" text-anchor="middle">${q.label}</text>`)
+    .join("");
+  const lines = paths
+    .map((p, n) => {
+      const points = percentiles
+        .map((q, i) => ({ i, v: q.pick(p) }))
+        .filter((pt): pt is { i: number; v: number } => pt.v !== undefined && pt.v > 0);
+      const colour = colours[n % colours.length];
+      const polyline = `<polyline class="series" fill="none" stroke="${colour}" stroke-width="2" points="${points.map((pt) => `${x(pt.i).toFixed(1)},${y(pt.v).toFixed(1)}`).join(" ")}"/>`;
+      const dots = points
+        .map((pt) => `<circle cx="${x(pt.i).toFixed(1)}" cy="${y(pt.v).toFixed(1)}" r="3" fill="${colour}"/>`)
+        .join("");
+      const legend = `<rect x="${left + width + 20}" y="${top + n * 18}" width="10" height="10" fill="${colour}"/><text x="${left + width + 34}" y="${top + n * 18 + 9}" font-size="11">${escapeHtml(p.path.split("/")[1] ?? p.path)}</text>`;
+      return polyline + dots + legend;
+    })
+    .join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="chart percentiles" width="700" height="${top + height + 30}" role="img" aria-label="${escapeHtml(title)}"><text x="0" y="16" font-size="14" font-weight="bold">${escapeHtml(title)}</text>${grid}${axis}${lines}</svg>`;
 }
 
 /** A self-contained page (inline SVG, no scripts, no external assets). */
 export function benchHtml(report: BenchReport): string {
-  const escapeHtml = (text: string) => text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-  const rows = report.paths
-    .map(
-      (p) =>
-        `<tr><td>${escapeHtml(p.description)}</td><td>${p.opsPerSecondMedian}</td><td>${p.p50MillisMedian}</td><td>${p.p99MillisMedian}</td></tr>`,
-    )
-    .join("");
+  const sections = report.workloads
+    .map((w) => {
+      const paths = report.paths.filter((p) => p.workload === w.id);
+      const rows = paths
+        .map(
+          (p) =>
+            `<tr><td>${escapeHtml(p.description)}</td><td>${p.opsPerSecondMedian} ${escapeHtml(p.unit)}</td><td>${p.p50MillisMedian}</td><td>${dash(p.p90MillisMedian)}</td><td>${p.p99MillisMedian}</td><td>${dash(p.p999MillisMedian)}</td><td>${escapeHtml(errorText(p.errors))}</td></tr>`,
+        )
+        .join("");
+      return `<section id="${escapeHtml(w.id)}"><h2>${escapeHtml(w.name)}</h2>
+<p>Latency: ${escapeHtml(w.latency)}.</p>
+${bars(
+  "Throughput (median of runs)",
+  paths.map((p) => ({ label: p.path.split("/")[1] ?? p.path, value: p.opsPerSecondMedian, unit: p.unit })),
+)}
+${percentileChart("Latency percentiles (median of runs, ms, log scale)", paths)}
+<table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th></tr>${rows}</table>
+<pre>${escapeHtml(JSON.stringify(w.settings))}</pre></section>`;
+    })
+    .join("\n");
   return `<!doctype html><html><head><meta charset="utf-8"><title>Valkey benchmark ${escapeHtml(report.environment)}</title>
-<style>body{font-family:sans-serif;margin:24px;max-width:760px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>
-<h1>Valkey benchmark: ${escapeHtml(report.workload.name)} on ${escapeHtml(report.environment)}</h1>
-<p>${escapeHtml(report.createdAt)}: chart ${escapeHtml(report.chart.wrapper)}, upstream valkey ${escapeHtml(report.chart.upstream)}, ${escapeHtml(report.chart.helm)}; image ${escapeHtml(report.images.valkey ?? "")}; ${report.machine.cpus} CPUs, ${report.machine.memoryGiB} GiB.</p>
-${bars(
-  "Throughput (median, ops/s)",
-  "ops/s",
-  report.paths.map((p) => ({ label: p.path, value: p.opsPerSecondMedian })),
-)}
-${bars(
-  "p99 latency (median, ms)",
-  "ms",
-  report.paths.map((p) => ({ label: p.path, value: p.p99MillisMedian })),
-)}
-<table><tr><th>path</th><th>ops/s</th><th>p50 ms</th><th>p99 ms</th></tr>${rows}</table>
-<p>Generator / valkey-benchmark (same path): <b>${report.ratios.generatorVsBenchmarkSamePath}x</b>; host path / in-cluster: <b>${report.ratios.hostPathVsInCluster}x</b>.</p>
-<pre>${escapeHtml(JSON.stringify(report.workload.settings, null, 2))}</pre>
+<style>body{font-family:sans-serif;margin:24px;max-width:820px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}pre{white-space:pre-wrap;font-size:11px}</style></head><body>
+<h1>Valkey benchmark of ${escapeHtml(report.environment)}</h1>
+<p>${escapeHtml(report.createdAt)}: chart ${escapeHtml(report.chart.wrapper)}, upstream valkey ${escapeHtml(report.chart.upstream)}, ${escapeHtml(report.chart.helm)}; image ${escapeHtml(report.images.valkey ?? "")}; Kubernetes ${escapeHtml(report.versions.kubernetes ?? "?")}; ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}), ${report.machine.memoryGiB} GiB.</p>
+<p>Load path: ${escapeHtml(report.loadPath)}.</p>
+<ul>${report.ratios.map((r) => `<li>${escapeHtml(r.description)}: <b>${r.value}x</b></li>`).join("")}</ul>
+${sections}
 </body></html>
 `;
 }
@@ -126,10 +254,10 @@ export function compareReports(baseline: BenchReport, current: BenchReport, thre
     const drop = 1 - now.opsPerSecondMedian / base.opsPerSecondMedian;
     if (drop > thresholds.maxThroughputDrop) {
       regressions.push(
-        `${base.path}: throughput ${base.opsPerSecondMedian} -> ${now.opsPerSecondMedian} ops/s (-${(drop * 100).toFixed(1)} %, allowed ${thresholds.maxThroughputDrop * 100} %)`,
+        `${base.path}: throughput ${base.opsPerSecondMedian} -> ${now.opsPerSecondMedian} ${now.unit} (-${(drop * 100).toFixed(1)} %, allowed ${thresholds.maxThroughputDrop * 100} %)`,
       );
     }
-    const rise = now.p99MillisMedian / base.p99MillisMedian - 1;
+    const rise = base.p99MillisMedian > 0 ? now.p99MillisMedian / base.p99MillisMedian - 1 : 0;
     if (rise > thresholds.maxP99Rise) {
       regressions.push(
         `${base.path}: p99 ${base.p99MillisMedian} -> ${now.p99MillisMedian} ms (+${(rise * 100).toFixed(1)} %, allowed ${thresholds.maxP99Rise * 100} %)`,

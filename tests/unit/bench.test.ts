@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { type LoadSettings, validateLoadSettings } from "../../src/bench/load.ts";
+import { validateFanOutSettings } from "../../src/bench/realtime.ts";
 import { parseBenchmarkCsv } from "../../src/bench/reference.ts";
 import { run } from "../../src/process.ts";
-import { BENCH_SCHEMA, type BenchReport, benchHtml, compareReports } from "../../src/report/bench.ts";
+import { BENCH_SCHEMA, type BenchReport, benchHtml, compareReports, summarisePath } from "../../src/report/bench.ts";
 
 function report(opsPerSecond: number, p99: number): BenchReport {
   return {
@@ -17,18 +18,17 @@ function report(opsPerSecond: number, p99: number): BenchReport {
     images: { valkey: "localhost/valkey:9.1.2-debian-sid" },
     versions: { kubernetes: "v1.34.4" },
     machine: { cpus: 2, cpuModel: "x", memoryGiB: 24, node: "v24", platform: "linux" },
-    workload: { name: "cache", settings: {} },
+    loadPath: "host -> NodePort",
+    workloads: [{ id: "cache-p16", name: "cache", latency: "round trip", settings: {} }],
     paths: [
-      {
-        path: "generator-host",
-        description: "generator",
-        opsPerSecondMedian: opsPerSecond,
-        p50MillisMedian: 1,
-        p99MillisMedian: p99,
-        runs: [],
-      },
+      summarisePath("cache-p16", "generator-host", "generator", "ops/s", [
+        { opsPerSecond, p50Millis: 1, p90Millis: 1.5, p99Millis: p99, p999Millis: p99 * 2 },
+      ]),
+      summarisePath("cache-p16", "valkey-benchmark-host", "valkey-benchmark", "ops/s", [
+        { opsPerSecond: 20_000, p50Millis: 0.5, p99Millis: 1 },
+      ]),
     ],
-    ratios: { generatorVsBenchmarkSamePath: 1, hostPathVsInCluster: 1 },
+    ratios: [{ name: "generator-vs-valkey-benchmark-p16", value: opsPerSecond / 20_000, description: "ratio" }],
   };
 }
 
@@ -38,7 +38,7 @@ describe("benchmark report comparison", () => {
   test("flags a 30% throughput regression and passes an unchanged report", () => {
     expect(compareReports(report(10_000, 2), report(10_000, 2), thresholds)).toEqual([]);
     expect(compareReports(report(10_000, 2), report(7_000, 2), thresholds)).toEqual([
-      "generator-host: throughput 10000 -> 7000 ops/s (-30.0 %, allowed 15 %)",
+      "cache-p16/generator-host: throughput 10000 -> 7000 ops/s (-30.0 %, allowed 15 %)",
     ]);
   });
 
@@ -57,15 +57,29 @@ describe("benchmark report comparison", () => {
     expect(worse.stderr).toContain("throughput 10000 -> 7000");
   });
 
-  test("renders a self-contained HTML page", () => {
+  test("renders a self-contained HTML page with throughput and percentile charts", () => {
     const html = benchHtml(report(10_000, 2));
-    expect(html).toContain("<svg");
+    expect(html.match(/<svg[^>]*class="chart/g)).toHaveLength(2);
+    // A percentile line per path; valkey-benchmark reports no p90/p99.9, so its line has 2 points.
+    expect(html.match(/<polyline class="series"/g)).toHaveLength(2);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+
+  test("summarises runs by their medians and keeps every error", () => {
+    const path = summarisePath("w", "p", "d", "ops/s", [
+      { opsPerSecond: 3, p50Millis: 1, p99Millis: 9, errors: { TIMEOUT: 1 } },
+      { opsPerSecond: 1, p50Millis: 2, p99Millis: 7 },
+      { opsPerSecond: 2, p50Millis: 3, p99Millis: 8, errors: { TIMEOUT: 2, NOREPLICAS: 1 } },
+    ]);
+    expect(path).toMatchObject({ path: "w/p", opsPerSecondMedian: 2, p50MillisMedian: 2, p99MillisMedian: 8 });
+    expect(path.p90MillisMedian).toBeUndefined();
+    expect(path.errors).toEqual({ TIMEOUT: 3, NOREPLICAS: 1 });
   });
 });
 
 describe("load settings and valkey-benchmark output", () => {
   const good: LoadSettings = {
+    mode: "closed",
     connections: 8,
     pipeline: 16,
     keySpace: 100,
@@ -80,6 +94,12 @@ describe("load settings and valkey-benchmark output", () => {
     expect(() => validateLoadSettings({ ...good, connections: 0 })).toThrow(/connections=0 is not valid/);
     expect(() => validateLoadSettings({ ...good, readRatio: 2 })).toThrow(/readRatio=2 is not valid/);
     expect(() => validateLoadSettings({ ...good, maxSeconds: 0 })).toThrow(/maxSeconds=0 is not valid/);
+    expect(() => validateLoadSettings({ ...good, mode: "open" })).toThrow(/rate=undefined is not valid/);
+    expect(() => validateLoadSettings({ ...good, mode: "open", rate: 5000 })).not.toThrow();
+    const fanOut = { subscribers: 2, rate: 100, messageBytes: 64, maxMessages: 100, maxSeconds: 5 };
+    expect(() => validateFanOutSettings(fanOut)).not.toThrow();
+    expect(() => validateFanOutSettings({ ...fanOut, subscribers: 0 })).toThrow(/subscribers=0 is not valid/);
+    expect(() => validateFanOutSettings({ ...fanOut, messageBytes: 8 })).toThrow(/messageBytes=8 is not valid/);
   });
 
   test("parses valkey-benchmark's CSV", () => {
