@@ -218,7 +218,7 @@ ${percentileChart("Latency percentiles (median of runs, ms, log scale)", paths)}
     })
     .join("\n");
   return `<!doctype html><html><head><meta charset="utf-8"><title>Valkey benchmark ${escapeHtml(report.environment)}</title>
-<style>body{font-family:sans-serif;margin:24px;max-width:820px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}pre{white-space:pre-wrap;font-size:11px}</style></head><body>
+<style>body{font-family:sans-serif;margin:24px;max-width:820px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}pre{white-space:pre-wrap;word-break:break-all;font-size:11px}</style></head><body>
 <h1>Valkey benchmark of ${escapeHtml(report.environment)}</h1>
 <p>${escapeHtml(report.createdAt)}: chart ${escapeHtml(report.chart.wrapper)}, upstream valkey ${escapeHtml(report.chart.upstream)}, ${escapeHtml(report.chart.helm)}; image ${escapeHtml(report.images.valkey ?? "")}; Kubernetes ${escapeHtml(report.versions.kubernetes ?? "?")}; ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}), ${report.machine.memoryGiB} GiB.</p>
 <p>Load path: ${escapeHtml(report.loadPath)}.</p>
