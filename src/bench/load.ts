@@ -36,6 +36,11 @@ export interface LoadResult {
   opsPerSecond: number;
   /** Latency of one pipeline, microseconds: its round trip (closed), or from its intended send time (open). */
   latencyMicros: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /**
+   * Open loop: how late the generator sent pipelines against their schedule. Latency up to
+   * this much is the generator's own delay (a busy machine), not Valkey's.
+   */
+  sendLagMicros?: { p50: number; p99: number; max: number };
   errors: Record<string, number>;
 }
 
@@ -102,6 +107,8 @@ export interface ShareResult {
   seconds: number;
   /** HDR histogram of pipeline round trips in microseconds, compressed base64. */
   histogram: string;
+  /** Open loop: HDR histogram of how late each pipeline left against its schedule (microseconds). */
+  sendLag?: string;
   errors: Record<string, number>;
 }
 
@@ -159,6 +166,7 @@ export async function runShare(
   const send = async (client: Redis, since?: number) => {
     const batch = Math.min(settings.pipeline, share.maxOperations - issued);
     issued += batch;
+    if (batch === 1) return sendOne(client, since);
     const pipeline = client.pipeline();
     for (let i = 0; i < batch; i++) {
       const key = keys[pick()] as string;
@@ -175,7 +183,21 @@ export async function runShare(
     completed += batch;
     histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
   };
+  /** Without pipelining, a plain command: a Pipeline object for one command costs more than the command. */
+  const sendOne = async (client: Redis, since?: number) => {
+    const key = keys[pick()] as string;
+    const sent = since ?? performance.now();
+    try {
+      if (settings.readRatio === 1 || Math.random() < settings.readRatio) await client.getBuffer(key);
+      else await client.set(key, value);
+    } catch (error) {
+      countError(error, 1);
+    }
+    completed += 1;
+    histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+  };
   const more = () => issued < share.maxOperations && performance.now() < deadline;
+  let lag: Histogram | undefined;
   try {
     if (settings.mode === "closed") {
       await Promise.all(
@@ -188,17 +210,23 @@ export async function runShare(
       // pipeline goes out at once; then the loop sleeps until the next is due.
       const interval = (settings.pipeline / share.rate) * 1000;
       const inFlight = new Set<Promise<void>>();
+      lag = newHistogram();
       let k = 0;
       while (more()) {
         const now = performance.now();
         while (more() && started + k * interval <= now && inFlight.size < MAX_IN_FLIGHT) {
-          const pending = send(clients[k % clients.length] as Redis, started + k * interval);
+          const intended = started + k * interval;
+          lag.recordValue(Math.max(1, Math.round((performance.now() - intended) * 1000)));
+          const pending = send(clients[k % clients.length] as Redis, intended);
           inFlight.add(pending);
           void pending.finally(() => inFlight.delete(pending));
           k++;
         }
+        const wait = started + k * interval - performance.now();
         if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
-        else await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + k * interval - now)));
+        // Timers fire a millisecond late at best: within 2 ms of the next send, only yield to I/O.
+        else if (wait < 2) await new Promise((resolve) => setImmediate(resolve));
+        else await new Promise((resolve) => setTimeout(resolve, wait - 1));
       }
       await Promise.all(inFlight);
     }
@@ -209,7 +237,9 @@ export async function runShare(
   const seconds = (performance.now() - started) / 1000;
   const encoded = encodeIntoCompressedBase64(histogram);
   histogram.destroy();
-  return { operations: completed, seconds, histogram: encoded, errors };
+  const sendLag = lag ? encodeIntoCompressedBase64(lag) : undefined;
+  lag?.destroy();
+  return { operations: completed, seconds, histogram: encoded, sendLag, errors };
 }
 
 /**
@@ -258,12 +288,10 @@ export async function runLoad(
   // The threads start within milliseconds of each other and run for seconds: the
   // longest share is the run's duration (thread start-up and connecting excluded).
   const seconds = Math.max(...shares.map((part) => part.seconds));
-  const histogram = newHistogram();
+  const histogram = merged(shares.map((part) => part.histogram));
+  const lag = shares.every((part) => part.sendLag) ? merged(shares.map((part) => part.sendLag as string)) : undefined;
   const errors: Record<string, number> = {};
   for (const part of shares) {
-    const decoded = decodeFromCompressedBase64(part.histogram);
-    histogram.add(decoded);
-    decoded.destroy();
     for (const [kind, count] of Object.entries(part.errors)) errors[kind] = (errors[kind] ?? 0) + count;
   }
   const operations = shares.reduce((sum, part) => sum + part.operations, 0);
@@ -280,6 +308,20 @@ export async function runLoad(
     },
     errors,
   };
+  if (lag) {
+    result.sendLagMicros = { p50: lag.getValueAtPercentile(50), p99: lag.getValueAtPercentile(99), max: lag.maxValue };
+    lag.destroy();
+  }
   histogram.destroy();
   return result;
+}
+
+function merged(encoded: string[]): Histogram {
+  const histogram = newHistogram();
+  for (const part of encoded) {
+    const decoded = decodeFromCompressedBase64(part);
+    histogram.add(decoded);
+    decoded.destroy();
+  }
+  return histogram;
 }

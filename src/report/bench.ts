@@ -9,6 +9,8 @@ export interface RunSample {
   p90Millis?: number;
   p99Millis: number;
   p999Millis?: number;
+  /** Open loop: p99 of how late the generator sent against its schedule. */
+  sendLagP99Millis?: number;
   errors?: Record<string, number>;
 }
 
@@ -25,6 +27,7 @@ export interface PathResult {
   p90MillisMedian?: number;
   p99MillisMedian: number;
   p999MillisMedian?: number;
+  sendLagP99MillisMedian?: number;
   /** Errors over all runs, by kind. */
   errors: Record<string, number>;
   runs: RunSample[];
@@ -92,12 +95,20 @@ export function summarisePath(
     p90MillisMedian: medianOf((r) => r.p90Millis),
     p99MillisMedian: medianOf((r) => r.p99Millis) ?? 0,
     p999MillisMedian: medianOf((r) => r.p999Millis),
+    sendLagP99MillisMedian: medianOf((r) => r.sendLagP99Millis),
     errors,
     runs,
   };
 }
 
 const dash = (value: number | undefined) => (value === undefined ? "-" : value);
+const lagNote = (paths: PathResult[]) =>
+  paths
+    .filter((p) => p.sendLagP99MillisMedian !== undefined)
+    .map(
+      (p) =>
+        `${p.description}: the generator sent 99 % of commands within ${p.sendLagP99MillisMedian} ms of their schedule; latency up to that is the generator's own delay.`,
+    );
 const errorText = (errors: Record<string, number>) =>
   Object.entries(errors)
     .map(([kind, n]) => `${kind} ${n}`)
@@ -125,6 +136,7 @@ export function benchMarkdown(report: BenchReport): string {
         ]),
     ),
     "",
+    ...lagNote(report.paths.filter((p) => p.workload === w.id)).flatMap((line) => [line, ""]),
   ]);
   return [
     `### Benchmark of ${report.environment}`,
@@ -214,6 +226,9 @@ ${bars(
 )}
 ${percentileChart("Latency percentiles (median of runs, ms, log scale)", paths)}
 <table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th></tr>${rows}</table>
+${lagNote(paths)
+  .map((line) => `<p>${escapeHtml(line)}</p>`)
+  .join("")}
 <pre>${escapeHtml(JSON.stringify(w.settings))}</pre></section>`;
     })
     .join("\n");

@@ -70,6 +70,7 @@ const fromLoad = (load: LoadResult): RunSample => ({
   p90Millis: load.latencyMicros.p90 / 1000,
   p99Millis: load.latencyMicros.p99 / 1000,
   p999Millis: load.latencyMicros.p999 / 1000,
+  sendLagP99Millis: load.sendLagMicros ? load.sendLagMicros.p99 / 1000 : undefined,
   errors: load.errors,
 });
 const fromReference = (result: ReferenceResult): RunSample => ({
@@ -158,7 +159,9 @@ describe.skipIf(!!clusterUnavailable || !process.env.VALKEY_BENCH)(`benchmark of
         }),
       );
       openSamples.push(fromLoad(load));
-      console.log(`[bench] cache-open run ${i}/${runs}: ${load.opsPerSecond} ops/s, p99 ${load.latencyMicros.p99} us`);
+      console.log(
+        `[bench] cache-open run ${i}/${runs}: ${load.opsPerSecond} ops/s, p99 ${load.latencyMicros.p99} us, send lag p99 ${load.sendLagMicros?.p99} us`,
+      );
     }
     workloads.push({
       id: "cache-open",
