@@ -1,7 +1,8 @@
 import { Worker } from "node:worker_threads";
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from "hdr-histogram-js";
+import { decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
-import { type Credentials, connect, type Endpoint, errorKind } from "../valkey/index.ts";
+import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+import { countError, latencyHistogram, type Percentiles, percentiles, recordMillis } from "./histogram.ts";
 
 /**
  * A load on Valkey. Closed loop: every connection keeps one pipeline in flight, as fast as
@@ -35,7 +36,7 @@ export interface LoadResult {
   seconds: number;
   opsPerSecond: number;
   /** Latency of one pipeline, microseconds: its round trip (closed), or from its intended send time (open). */
-  latencyMicros: { p50: number; p90: number; p99: number; p999: number; max: number };
+  latencyMicros: Percentiles;
   /**
    * Open loop: how late the generator sent pipelines against their schedule. Latency up to
    * this much is the generator's own delay (a busy machine), not Valkey's.
@@ -112,10 +113,6 @@ export interface ShareResult {
   errors: Record<string, number>;
 }
 
-function newHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
-}
-
 /** One thread's part of a load. */
 export interface LoadShare {
   connections: number;
@@ -138,11 +135,8 @@ export async function runShare(
   share: LoadShare,
   progress: (completed: number) => void = () => {},
 ): Promise<ShareResult> {
-  const histogram = newHistogram();
+  const histogram = latencyHistogram();
   const errors: Record<string, number> = {};
-  const countError = (error: unknown, n: number) => {
-    errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + n;
-  };
   const value = "x".repeat(settings.valueBytes);
   const pick = keyPicker(settings);
   // Per-command costs are what limits the generator: key strings made once, and replies
@@ -152,7 +146,7 @@ export async function runShare(
   for (let i = 0; i < share.connections; i++) {
     const client = connect(endpoint, credentials, `bench-${i}`);
     // No timer per command: the load's own bounds end it, and a timer per command costs
-    // the generator a tenth of its throughput.
+    // the generator a fifth of its throughput (measured).
     client.options.commandTimeout = undefined;
     await client.connect();
     clients.push(client);
@@ -162,6 +156,7 @@ export async function runShare(
   const started = performance.now();
   const deadline = started + settings.maxSeconds * 1000;
   const ticker = setInterval(() => progress(completed), 1000);
+  const isRead = () => settings.readRatio === 1 || Math.random() < settings.readRatio;
   /** Sends one pipeline; resolves when its replies are in, recording latency from `since`. */
   const send = async (client: Redis, since?: number) => {
     const batch = Math.min(settings.pipeline, share.maxOperations - issued);
@@ -170,31 +165,31 @@ export async function runShare(
     const pipeline = client.pipeline();
     for (let i = 0; i < batch; i++) {
       const key = keys[pick()] as string;
-      if (settings.readRatio === 1 || Math.random() < settings.readRatio) pipeline.getBuffer(key);
+      if (isRead()) pipeline.getBuffer(key);
       else pipeline.set(key, value);
     }
     const sent = since ?? performance.now();
     try {
       const results = await pipeline.exec();
-      for (const [error] of results ?? []) if (error) countError(error, 1);
+      for (const [error] of results ?? []) if (error) countError(errors, error, 1);
     } catch (error) {
-      countError(error, batch);
+      countError(errors, error, batch);
     }
     completed += batch;
-    histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+    recordMillis(histogram, performance.now() - sent);
   };
   /** Without pipelining, a plain command: a Pipeline object for one command costs more than the command. */
   const sendOne = async (client: Redis, since?: number) => {
     const key = keys[pick()] as string;
     const sent = since ?? performance.now();
     try {
-      if (settings.readRatio === 1 || Math.random() < settings.readRatio) await client.getBuffer(key);
+      if (isRead()) await client.getBuffer(key);
       else await client.set(key, value);
     } catch (error) {
-      countError(error, 1);
+      countError(errors, error, 1);
     }
     completed += 1;
-    histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+    recordMillis(histogram, performance.now() - sent);
   };
   const more = () => issued < share.maxOperations && performance.now() < deadline;
   let lag: Histogram | undefined;
@@ -207,16 +202,16 @@ export async function runShare(
       );
     } else {
       // Pipeline k is due at started + k * interval, on connection k mod n. Every due
-      // pipeline goes out at once; then the loop sleeps until the next is due.
+      // pipeline goes out at once; then the loop waits for the next one.
       const interval = (settings.pipeline / share.rate) * 1000;
       const inFlight = new Set<Promise<void>>();
-      lag = newHistogram();
+      lag = latencyHistogram();
       let k = 0;
       while (more()) {
         const now = performance.now();
         while (more() && started + k * interval <= now && inFlight.size < MAX_IN_FLIGHT) {
           const intended = started + k * interval;
-          lag.recordValue(Math.max(1, Math.round((performance.now() - intended) * 1000)));
+          recordMillis(lag, performance.now() - intended);
           const pending = send(clients[k % clients.length] as Redis, intended);
           inFlight.add(pending);
           void pending.finally(() => inFlight.delete(pending));
@@ -299,17 +294,12 @@ export async function runLoad(
     operations,
     seconds: Number(seconds.toFixed(2)),
     opsPerSecond: Math.round(operations / seconds),
-    latencyMicros: {
-      p50: histogram.getValueAtPercentile(50),
-      p90: histogram.getValueAtPercentile(90),
-      p99: histogram.getValueAtPercentile(99),
-      p999: histogram.getValueAtPercentile(99.9),
-      max: histogram.maxValue,
-    },
+    latencyMicros: percentiles(histogram),
     errors,
   };
   if (lag) {
-    result.sendLagMicros = { p50: lag.getValueAtPercentile(50), p99: lag.getValueAtPercentile(99), max: lag.maxValue };
+    const { p50, p99, max } = percentiles(lag);
+    result.sendLagMicros = { p50, p99, max };
     lag.destroy();
   }
   histogram.destroy();
@@ -317,7 +307,7 @@ export async function runLoad(
 }
 
 function merged(encoded: string[]): Histogram {
-  const histogram = newHistogram();
+  const histogram = latencyHistogram();
   for (const part of encoded) {
     const decoded = decodeFromCompressedBase64(part);
     histogram.add(decoded);

@@ -1,6 +1,6 @@
-import { build } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
-import { type Credentials, connect, type Endpoint, errorKind } from "../valkey/index.ts";
+import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+import { countError, latencyHistogram, type Percentiles, percentiles } from "./histogram.ts";
 
 /**
  * The real-time use of Valkey: one publisher sends events on a channel at a fixed rate
@@ -23,7 +23,7 @@ export interface FanOutResult {
   delivered: number;
   lost: number;
   deliveriesPerSecond: number;
-  latencyMicros: { p50: number; p90: number; p99: number; p999: number; max: number };
+  latencyMicros: Percentiles;
   errors: Record<string, number>;
 }
 
@@ -50,11 +50,7 @@ export async function runFanOut(
 ): Promise<FanOutResult> {
   validateFanOutSettings(settings);
   const channel = `bench:events:${Date.now().toString(36)}`;
-  const histogram = build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = latencyHistogram();
   const errors: Record<string, number> = {};
   let delivered = 0;
   let published = 0;
@@ -86,7 +82,7 @@ export async function runFanOut(
           const body = `${Math.round(nowMicros())} `;
           sends.push(
             publisher.publish(channel, body + padding.slice(body.length)).catch((error: unknown) => {
-              errors[errorKind(error)] = (errors[errorKind(error)] ?? 0) + 1;
+              countError(errors, error);
             }),
           );
           published++;
@@ -107,13 +103,7 @@ export async function runFanOut(
       delivered,
       lost: expected - delivered,
       deliveriesPerSecond: Math.round(delivered / seconds),
-      latencyMicros: {
-        p50: histogram.getValueAtPercentile(50),
-        p90: histogram.getValueAtPercentile(90),
-        p99: histogram.getValueAtPercentile(99),
-        p999: histogram.getValueAtPercentile(99.9),
-        max: histogram.maxValue,
-      },
+      latencyMicros: percentiles(histogram),
       errors,
     };
     return result;

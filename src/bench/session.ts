@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import autocannon from "autocannon";
-import { build } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
 import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+import { latencyHistogram, type Percentiles, percentiles, recordMillis } from "./histogram.ts";
 
 /**
  * The session-storage use of Valkey, shaped like a web application's: an HTTP service
@@ -91,7 +91,7 @@ export interface SessionLoadSettings {
 export interface SessionLoadResult {
   requests: number;
   requestsPerSecond: number;
-  latencyMillis: { p50: number; p90: number; p99: number; p999: number; max: number };
+  latencyMicros: Percentiles;
   errors: Record<string, number>;
 }
 
@@ -103,11 +103,7 @@ export async function runSessionLoad(
   progress: (completed: number) => void = () => {},
 ): Promise<SessionLoadResult> {
   let completed = 0;
-  const histogram = build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = latencyHistogram();
   let ticker: NodeJS.Timeout | undefined;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -131,7 +127,7 @@ export async function runSessionLoad(
     // here is exact, so percentiles come from a microsecond histogram of our own.
     instance.on("response", (_client, _status, _bytes, responseTimeMillis: number) => {
       completed++;
-      histogram.recordValue(Math.max(1, Math.round(responseTimeMillis * 1000)));
+      recordMillis(histogram, responseTimeMillis);
     });
     ticker = setInterval(() => progress(completed), 1000);
   }).finally(() => clearInterval(ticker));
@@ -140,13 +136,12 @@ export async function runSessionLoad(
   if (result.errors) errors.connection = result.errors;
   if (result.timeouts) errors.timeout = result.timeouts;
   const seconds = result.duration;
-  const at = (percentile: number) => histogram.getValueAtPercentile(percentile) / 1000;
-  const latencyMillis = { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: histogram.maxValue / 1000 };
+  const latencyMicros = percentiles(histogram);
   histogram.destroy();
   return {
     requests: result.requests.total,
     requestsPerSecond: Math.round(result.requests.total / seconds),
-    latencyMillis,
+    latencyMicros,
     errors,
   };
 }

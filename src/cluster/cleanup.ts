@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { run } from "../process.ts";
+import { run, runOrThrow } from "../process.ts";
 
 /** Every container, volume and network the harness creates carries these labels. */
 export const HARNESS_LABEL = "org.valkey-harness.managed";
@@ -67,12 +67,17 @@ export function ownContainer(id: string): void {
   installHandlers();
 }
 
-export function ownNetwork(name: string): void {
+/** Creates a labelled Docker network, removed with the process's containers if the run ends early. */
+export async function createOwnedNetwork(name: string): Promise<string> {
+  const labels = Object.entries(harnessLabels()).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+  await runOrThrow("docker", ["network", "create", ...labels, name]);
   ownedNetworks.add(name);
   installHandlers();
+  return name;
 }
 
-export function disownNetwork(name: string): void {
+export async function removeOwnedNetwork(name: string): Promise<void> {
+  await run("docker", ["network", "rm", name]);
   ownedNetworks.delete(name);
 }
 

@@ -8,7 +8,7 @@ import { builtImages, ensureImages, type ImageSet } from "../images/index.ts";
 import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
 import { cacheDir, choiceSetting, integerSetting } from "../settings.ts";
-import { disownContainer, disownNetwork, harnessLabels, ownContainer, ownNetwork, reapLeftovers } from "./cleanup.ts";
+import { createOwnedNetwork, disownContainer, ownContainer, reapLeftovers, removeOwnedNetwork } from "./cleanup.ts";
 import { HOST_NODE_PORTS, KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 
 export { HOST_NODE_PORTS, KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
@@ -101,8 +101,7 @@ export class StartedCluster {
       }),
     );
     if (this.info.network) {
-      await run("docker", ["network", "rm", this.info.network]);
-      disownNetwork(this.info.network);
+      await removeOwnedNetwork(this.info.network);
     }
   }
 }
@@ -131,14 +130,6 @@ function newJoinToken(): string {
   return `${pick(6)}.${pick(16)}`;
 }
 
-async function createNetwork(): Promise<string> {
-  const name = `valkey-harness-${process.pid}-${randomBytes(3).toString("hex")}`;
-  const labels = Object.entries(harnessLabels()).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
-  await runOrThrow("docker", ["network", "create", ...labels, name]);
-  ownNetwork(name);
-  return name;
-}
-
 const SERVER_NODE = "valkey-harness-server";
 
 /**
@@ -161,7 +152,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
 
   log(`[cluster] starting ${image} (${profile}): a server and ${agentCount} agent(s)`);
   const started = performance.now();
-  const network = await createNetwork();
+  const network = await createOwnedNetwork(`valkey-harness-${process.pid}-${randomBytes(3).toString("hex")}`);
   const token = newJoinToken();
   // Agents find the server by its container name (Docker's DNS on the network). Not a
   // network alias: with one, testcontainers also attaches the container to the default
@@ -195,7 +186,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     await Promise.all(
       results.map((r) => (r.status === "fulfilled" ? r.value.stop({ removeVolumes: true }) : undefined)),
     );
-    await run("docker", ["network", "rm", network]);
+    await removeOwnedNetwork(network);
     throw failed.reason;
   }
   const [container, ...agents] = results.map((r) => (r as PromiseFulfilledResult<StartedTestContainer>).value) as [

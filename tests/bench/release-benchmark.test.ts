@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
+import type { Percentiles } from "../../src/bench/histogram.ts";
 import { type LoadResult, type LoadSettings, preload, runLoad } from "../../src/bench/load.ts";
 import { progressLine } from "../../src/bench/progress.ts";
 import { type FanOutSettings, runFanOut } from "../../src/bench/realtime.ts";
@@ -70,14 +71,18 @@ const sessions: SessionLoadSettings = {
 };
 const fanOut: FanOutSettings = { subscribers: 8, rate: 2_000, messageBytes: 256, maxMessages: 20_000, maxSeconds: 10 };
 
+/** A run as the report keeps it: throughput, percentiles in milliseconds, errors. */
+const sample = (opsPerSecond: number, micros: Percentiles, errors: Record<string, number>): RunSample => ({
+  opsPerSecond,
+  p50Millis: micros.p50 / 1000,
+  p90Millis: micros.p90 / 1000,
+  p99Millis: micros.p99 / 1000,
+  p999Millis: micros.p999 / 1000,
+  errors,
+});
 const fromLoad = (load: LoadResult): RunSample => ({
-  opsPerSecond: load.opsPerSecond,
-  p50Millis: load.latencyMicros.p50 / 1000,
-  p90Millis: load.latencyMicros.p90 / 1000,
-  p99Millis: load.latencyMicros.p99 / 1000,
-  p999Millis: load.latencyMicros.p999 / 1000,
+  ...sample(load.opsPerSecond, load.latencyMicros, load.errors),
   sendLagP99Millis: load.sendLagMicros ? load.sendLagMicros.p99 / 1000 : undefined,
-  errors: load.errors,
 });
 const fromReference = (result: ReferenceResult): RunSample => ({
   opsPerSecond: result.opsPerSecond,
@@ -196,16 +201,9 @@ describe.skipIf(!!clusterUnavailable || !process.env.VALKEY_BENCH)(`benchmark of
           }),
         );
         expect(load.errors, "failed session requests").toEqual({});
-        sessionSamples.push({
-          opsPerSecond: load.requestsPerSecond,
-          p50Millis: load.latencyMillis.p50,
-          p90Millis: load.latencyMillis.p90,
-          p99Millis: load.latencyMillis.p99,
-          p999Millis: load.latencyMillis.p999,
-          errors: load.errors,
-        });
+        sessionSamples.push(sample(load.requestsPerSecond, load.latencyMicros, load.errors));
         console.log(
-          `[bench] sessions run ${i}/${runs}: ${load.requestsPerSecond} requests/s, p99 ${load.latencyMillis.p99} ms`,
+          `[bench] sessions run ${i}/${runs}: ${load.requestsPerSecond} requests/s, p99 ${load.latencyMicros.p99} us`,
         );
       }
     } finally {
@@ -241,14 +239,7 @@ describe.skipIf(!!clusterUnavailable || !process.env.VALKEY_BENCH)(`benchmark of
         }),
       );
       expect(result.lost, "messages published but not delivered to every subscriber").toBe(0);
-      fanOutSamples.push({
-        opsPerSecond: result.deliveriesPerSecond,
-        p50Millis: result.latencyMicros.p50 / 1000,
-        p90Millis: result.latencyMicros.p90 / 1000,
-        p99Millis: result.latencyMicros.p99 / 1000,
-        p999Millis: result.latencyMicros.p999 / 1000,
-        errors: result.errors,
-      });
+      fanOutSamples.push(sample(result.deliveriesPerSecond, result.latencyMicros, result.errors));
       console.log(
         `[bench] realtime run ${i}/${runs}: ${result.published} published, ${result.delivered} delivered, p99 ${result.latencyMicros.p99} us`,
       );
