@@ -1,12 +1,17 @@
 import { defineConfig } from "vitest/config";
 
 const integration = {
-  // One cluster serves every integration suite; their files run one after another.
+  // One cluster serves every integration project of a run; their files run one after another.
   globalSetup: ["tests/support/cluster.global.ts"],
   fileParallelism: false,
   testTimeout: 600_000,
   hookTimeout: 900_000,
 };
+
+/** An integration project; `order` runs the projects one after another (groupOrder). */
+const suite = (name: string, order: number, extra: Record<string, unknown> = {}) => ({
+  test: { name, include: [`tests/${name}/**/*.test.ts`], ...integration, sequence: { groupOrder: order }, ...extra },
+});
 
 export default defineConfig({
   test: {
@@ -14,23 +19,14 @@ export default defineConfig({
     projects: [
       { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
       { test: { name: "chart", include: ["tests/chart/**/*.test.ts"], testTimeout: 120_000 } },
-      // Integration projects run one after another (groupOrder): the smoke suite restarts the
-      // node, which the others must not see.
-      {
-        test: { name: "cluster", include: ["tests/cluster/**/*.test.ts"], ...integration, sequence: { groupOrder: 1 } },
-      },
-      {
-        test: { name: "install", include: ["tests/install/**/*.test.ts"], ...integration, sequence: { groupOrder: 2 } },
-      },
-      {
-        test: {
-          name: "failover",
-          include: ["tests/failover/**/*.test.ts"],
-          ...integration,
-          sequence: { groupOrder: 3 },
-        },
-      },
-      { test: { name: "bench", include: ["tests/bench/**/*.test.ts"], ...integration, sequence: { groupOrder: 4 } } },
+      // The smoke suite restarts the server node, which the others must not see: it runs first.
+      suite("cluster", 1),
+      suite("install", 2),
+      // Mutation batches install side by side, four at a time (2 cores).
+      suite("mutations", 3, { maxConcurrency: 4 }),
+      suite("failover", 4),
+      suite("upgrade", 5),
+      suite("bench", 6),
     ],
   },
 });

@@ -46,14 +46,37 @@ export function run(command: string, args: readonly string[], options: RunOption
   });
 }
 
+/**
+ * A program that failed. The message starts with the program's own words (the last lines
+ * of its error output), then names the command: readers look for the first, tools cut at
+ * the end.
+ */
 export class CommandError extends Error {
   readonly result: RunResult;
+  readonly command: string;
   constructor(command: string, args: readonly string[], result: RunResult) {
     const tail = (result.stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-    super(`${command} ${args.join(" ")} exited with ${result.code}:\n${tail}`);
+    const commandLine = `${command} ${args.join(" ")}`;
+    super(
+      `${tail || "(no output)"}\n(${commandLine.length > 300 ? `${commandLine.slice(0, 300)}...` : commandLine} exited with ${result.code})`,
+    );
     this.name = "CommandError";
     this.result = result;
+    this.command = commandLine;
   }
+
+  /** The program's own error output, whole. */
+  get output(): string {
+    return (this.result.stderr || this.result.stdout).trim();
+  }
+}
+
+/** The first CommandError in an error's cause chain. */
+export function commandErrorIn(error: unknown): CommandError | undefined {
+  for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CommandError) return e;
+  }
+  return undefined;
 }
 
 /** Runs a program and throws a CommandError with its last output lines when it fails. */

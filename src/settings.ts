@@ -1,16 +1,13 @@
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { environments } from "./environments.ts";
 
-/** Where the harness keeps what it builds or downloads: images, charts, helm binaries. */
-export function cacheDir(): string {
-  return resolve(process.env.VALKEY_HARNESS_CACHE ?? join(homedir(), ".cache", "valkey-harness"));
-}
-
-/** True under CI=true: a missing prerequisite fails instead of skipping. */
-export function isCI(): boolean {
-  return /^(1|true|yes)$/i.test(process.env.CI ?? "");
-}
-
+/**
+ * Every VALKEY_* environment variable the harness reads, parsed and validated here and
+ * nowhere else. An invalid value is an error wherever the harness runs (never a skip):
+ * the message names the variable, what it got, and what it accepts.
+ */
 export class SettingError extends Error {
   constructor(variable: string, value: string, expected: string) {
     super(`${variable}=${JSON.stringify(value)} is not valid: ${expected}`);
@@ -18,33 +15,264 @@ export class SettingError extends Error {
   }
 }
 
-/** Reads an environment variable that must be one of `choices`. */
-export function choiceSetting<T extends string>(variable: string, choices: readonly T[], fallback: T): T {
-  const value = process.env[variable];
-  if (value === undefined || value === "") return fallback;
-  if (!(choices as readonly string[]).includes(value)) {
-    throw new SettingError(variable, value, `use one of ${choices.join(", ")}`);
-  }
-  return value as T;
+/** Thrown by a parser with what the setting accepts; wrapped into a SettingError. */
+class Invalid extends Error {}
+
+interface Spec<T> {
+  /** What the variable accepts, in words (the README's settings table). */
+  accepts: string;
+  /** The default, in words. */
+  default: string;
+  description: string;
+  parse: (raw: string) => T;
+  fallback: () => T;
 }
 
-/** Reads a comma-separated list setting, e.g. VALKEY_ENVS=dev-01,prod-01. */
-export function listSetting(variable: string): string[] | undefined {
-  const value = process.env[variable];
-  if (value === undefined || value.trim() === "") return undefined;
-  return value
-    .split(",")
-    .map((item) => item.trim())
-    .filter(Boolean);
+const spec = <T>(s: Spec<T>): Spec<T> => s;
+
+/** A whole number written in decimal digits only: `1e0`, `0x3`, `2.0`, ` 2` are refused. */
+function wholeNumber(min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!/^[0-9]+$/.test(raw) || value < min || value > max) {
+      throw new Invalid(`use a whole number from ${min} to ${max}, written in digits`);
+    }
+    return value;
+  };
 }
 
-/** Reads a whole-number setting within [min, max], e.g. VALKEY_CLUSTER_AGENTS=2. */
-export function integerSetting(variable: string, min: number, max: number, fallback: number): number {
-  const value = process.env[variable];
-  if (value === undefined || value.trim() === "") return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-    throw new SettingError(variable, value, `use a whole number from ${min} to ${max}`);
+function choice<T extends string>(choices: readonly T[]) {
+  return (raw: string): T => {
+    if (!(choices as readonly string[]).includes(raw)) throw new Invalid(`use one of ${choices.join(", ")}`);
+    return raw as T;
+  };
+}
+
+function list(raw: string): string[] {
+  const items = raw.split(",").map((item) => item.trim());
+  if (items.some((item) => item === "")) throw new Invalid("give a comma-separated list without empty items");
+  return items;
+}
+
+function environmentList(raw: string): string[] {
+  const wanted = list(raw);
+  const known = environments();
+  const unknown = wanted.filter((env) => !known.includes(env));
+  if (unknown.length > 0) {
+    throw new Invalid(
+      `unknown environment(s) ${unknown.join(", ")}; known: ${known.join(", ")} (charts/valkey/values.<env>.yaml)`,
+    );
   }
-  return parsed;
+  return wanted;
+}
+
+const SEMVER = /^\d+\.\d+\.\d+(-[\w.]+)?$/;
+
+function versionList(raw: string): string[] {
+  const versions = list(raw);
+  const bad = versions.filter((v) => !SEMVER.test(v));
+  if (bad.length > 0) throw new Invalid(`${bad.join(", ")}: give upstream chart versions such as 0.9.4`);
+  return versions;
+}
+
+function existingFile(raw: string): string {
+  if (!existsSync(raw)) throw new Invalid("no such file: point it at a readable file");
+  return resolve(raw);
+}
+
+function flag(raw: string): boolean {
+  if (/^(1|true|yes)$/i.test(raw)) return true;
+  if (/^(0|false|no)$/i.test(raw)) return false;
+  throw new Invalid("use 1/true/yes or 0/false/no");
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.trim() !== raw || raw === "") throw new Invalid("give a value without surrounding spaces");
+  return raw;
+}
+
+const SPECS = {
+  VALKEY_HARNESS_CACHE: spec({
+    accepts: "a folder",
+    default: "~/.cache/valkey-harness",
+    description: "Where the harness keeps images' build outputs, upstream charts, helm binaries, staged charts",
+    parse: (raw) => resolve(nonEmpty(raw)),
+    fallback: () => join(homedir(), ".cache", "valkey-harness"),
+  }),
+  VALKEY_KUBECONFIG: spec({
+    accepts: "a kubeconfig file",
+    default: "unset: the harness starts its own cluster",
+    description: "Run the suites against your own cluster (kind, EKS, GKE, AKS, ...)",
+    parse: existingFile,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_CLUSTER_IMAGE: spec({
+    accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.34.4-k3s1",
+    default: "the offline kube-node image",
+    description: "Node image of the harness's cluster",
+    parse: nonEmpty,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_CLUSTER_AGENTS: spec({
+    accepts: "0-8",
+    default: "3 (four nodes: one per pod of prod-01)",
+    description: "Nodes that join the server",
+    parse: wholeNumber(0, 8),
+    fallback: () => 3,
+  }),
+  VALKEY_CLUSTER_PROFILE: spec({
+    accepts: "auto, privileged, sandbox",
+    default: "auto (probed once, remembered in the cache)",
+    description:
+      "How node containers get their rights: privileged, or every capability but SYS_RESOURCE (hosts that refuse privileged)",
+    parse: choice(["auto", "privileged", "sandbox"] as const),
+    fallback: () => "auto" as const,
+  }),
+  VALKEY_HELM: spec({
+    accepts: "4, 3, path",
+    default: "4",
+    description: "Helm 4 or 3 from the npm packages, or the helm on PATH",
+    parse: choice(["4", "3", "path"] as const),
+    fallback: () => "4" as const,
+  }),
+  VALKEY_FIT_RESOURCES: spec({
+    accepts: "auto, scale, as-written",
+    default: "auto (scale on the harness's own cluster, or when the nodes cannot hold the requests)",
+    description: "Whether resource requests are scaled down to fit the cluster (fixtures/fit/rules.yaml)",
+    parse: choice(["auto", "scale", "as-written"] as const),
+    fallback: () => "auto" as const,
+  }),
+  VALKEY_FIT_VOLUMES: spec({
+    accepts: "scale, as-written",
+    default: "scale",
+    description: "Whether volume sizes are scaled down (fixtures/fit/rules.yaml)",
+    parse: choice(["scale", "as-written"] as const),
+    fallback: () => "scale" as const,
+  }),
+  VALKEY_ENVS: spec({
+    accepts: "comma-separated environments",
+    default: "all",
+    description: "Environments the install and mutation suites install",
+    parse: environmentList,
+    fallback: () => environments(),
+  }),
+  VALKEY_FAILOVER_ENVS: spec({
+    accepts: "comma-separated environments",
+    default: "dev-01",
+    description: "Environments the failover and durability suites break",
+    parse: environmentList,
+    fallback: () => ["dev-01"],
+  }),
+  VALKEY_UPGRADE_ENVS: spec({
+    accepts: "comma-separated environments",
+    default: "dev-01",
+    description: "Environments the upgrade suite upgrades",
+    parse: environmentList,
+    fallback: () => ["dev-01"],
+  }),
+  VALKEY_UPGRADE_CANDIDATES: spec({
+    accepts: "comma-separated upstream chart versions",
+    default: "every cached upstream version newer than the pin",
+    description: "Candidate upstream versions of the upgrade matrix",
+    parse: versionList,
+    fallback: () => undefined as string[] | undefined,
+  }),
+  VALKEY_BENCH: spec({
+    accepts: "1 or 0",
+    default: "0 (npm run bench sets 1)",
+    description: "Run the benchmark project (it is not part of npm test)",
+    parse: flag,
+    fallback: () => false,
+  }),
+  VALKEY_BENCH_ENV: spec({
+    accepts: "one environment",
+    default: "dev-01",
+    description: "Environment the benchmark installs",
+    parse: (raw) => {
+      const [env, ...more] = environmentList(raw);
+      if (more.length > 0) throw new Invalid("name exactly one environment");
+      return env as string;
+    },
+    fallback: () => "dev-01",
+  }),
+  VALKEY_BENCH_RUNS: spec({
+    accepts: "1-20",
+    default: "3",
+    description: "Runs per benchmark path (reports quote medians)",
+    parse: wholeNumber(1, 20),
+    fallback: () => 3,
+  }),
+  VALKEY_BENCH_RATE: spec({
+    accepts: "100-1000000",
+    default: "10000",
+    description: "Commands per second of the open-loop cache workload",
+    parse: wholeNumber(100, 1_000_000),
+    fallback: () => 10_000,
+  }),
+  VALKEY_CHROMIUM: spec({
+    accepts: "a Chromium binary",
+    default: "the first chromium on PATH",
+    description: "Headless Chromium that checks the HTML reports render",
+    parse: existingFile,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_HELPER_IMAGE: spec({
+    accepts: "an image with busybox",
+    default: "the offline busybox image, busybox:1.36 on existing clusters",
+    description: "Image of the throwaway client pods the checks start",
+    parse: nonEmpty,
+    fallback: () => undefined as string | undefined,
+  }),
+} satisfies Record<string, Spec<unknown>>;
+
+export type SettingName = keyof typeof SPECS;
+export type SettingValue<N extends SettingName> = ReturnType<(typeof SPECS)[N]["fallback"]>;
+
+/** The value of a setting: parsed and validated, or its default when unset or empty. */
+export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv = process.env): SettingValue<N> {
+  const raw = env[name];
+  const current = SPECS[name] as unknown as Spec<SettingValue<N>>;
+  if (raw === undefined || raw === "") return current.fallback();
+  try {
+    return current.parse(raw);
+  } catch (error) {
+    if (error instanceof Invalid) throw new SettingError(name, raw, error.message);
+    throw error;
+  }
+}
+
+/**
+ * Checks every VALKEY_* variable of the environment at once: each must be a known setting
+ * with a valid value. Throws one error listing every problem.
+ */
+export function checkSettings(env: NodeJS.ProcessEnv = process.env): void {
+  const problems: string[] = [];
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith("VALKEY_") || raw === undefined) continue;
+    if (!(name in SPECS)) {
+      problems.push(`${name} is not a setting of the harness; known: ${Object.keys(SPECS).join(", ")}`);
+      continue;
+    }
+    try {
+      setting(name as SettingName, env);
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  if (problems.length > 0) throw new Error(`invalid settings:\n  ${problems.join("\n  ")}`);
+}
+
+/** The settings table of the README: variable, what it accepts, default, purpose. */
+export function settingsTable(): string[][] {
+  return Object.entries(SPECS).map(([name, s]) => [`\`${name}\``, s.accepts, s.default, s.description]);
+}
+
+/** Where the harness keeps what it builds or downloads: images, charts, helm binaries. */
+export function cacheDir(): string {
+  return setting("VALKEY_HARNESS_CACHE");
+}
+
+/** True under CI=true: a missing prerequisite fails instead of skipping. */
+export function isCI(): boolean {
+  return /^(1|true|yes)$/i.test(process.env.CI ?? "");
 }

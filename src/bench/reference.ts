@@ -1,5 +1,5 @@
 import { BatchV1Api } from "@kubernetes/client-node";
-import type { ClusterClient } from "../cluster/client.ts";
+import type { Cluster } from "../cluster/index.ts";
 import { waitFor } from "../kube/index.ts";
 import { runOrThrow } from "../process.ts";
 import type { LoadSettings } from "./load.ts";
@@ -80,7 +80,7 @@ export async function benchmarkFromHost(
 
 /** valkey-benchmark as a Job inside the cluster, against the primary Service: no host path at all. */
 export async function benchmarkInCluster(
-  cluster: ClusterClient,
+  cluster: Cluster,
   namespace: string,
   image: string,
   service: string,

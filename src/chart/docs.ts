@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMap, isScalar, type Node, type Pair, parseDocument } from "yaml";
-import { WRAPPER_CHART } from "./wrapper.ts";
+import { WRAPPER_CHART } from "../environments.ts";
 
 export interface ValueDoc {
   key: string;

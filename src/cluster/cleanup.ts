@@ -18,32 +18,49 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes what earlier runs left behind: containers whose owning process is gone. */
-export async function reapLeftovers(log: (line: string) => void = console.log): Promise<void> {
-  const listed = await run("docker", [
-    "ps",
-    "-a",
+/** Labelled objects of a kind (`ps -a` or `network ls`) whose owning process is gone. */
+async function orphansOf(kind: "container" | "network"): Promise<{ id: string; name: string; pid: string }[]> {
+  const listed = await runOrThrow("docker", [
+    ...(kind === "container" ? ["ps", "-a"] : ["network", "ls"]),
     "--filter",
     `label=${HARNESS_LABEL}=true`,
     "--format",
-    `{{.ID}} {{.Label "${OWNER_PID_LABEL}"}}`,
+    `{{.ID}} {{.Names}}{{.Name}} {{.Label "${OWNER_PID_LABEL}"}}`,
   ]);
-  const orphans = listed.stdout
+  return listed
     .trim()
     .split("\n")
     .filter(Boolean)
-    .map((line) => line.split(" "))
-    .filter(([, pid]) => !pid || !alive(Number(pid)))
-    .map(([id]) => id as string);
-  if (orphans.length > 0) {
-    log(`[cluster] removing ${orphans.length} container(s) left by an earlier run: ${orphans.join(" ")}`);
-    await run("docker", ["rm", "-f", "-v", ...orphans]);
+    .map((line) => {
+      const [id = "", name = "", pid = ""] = line.split(" ");
+      return { id, name, pid };
+    })
+    .filter(({ pid }) => !pid || !alive(Number(pid)));
+}
+
+/**
+ * Removes what crashed runs left behind (containers, their volumes, networks whose owning
+ * process is gone) and says what it removed. A removal that fails is reported, not hidden.
+ */
+export async function reapLeftovers(log: (line: string) => void = console.log): Promise<void> {
+  const containers = await orphansOf("container");
+  if (containers.length > 0) {
+    log(
+      `[cleanup] removing ${containers.length} container(s) left by earlier runs: ${containers.map((c) => `${c.name} (${c.id}, pid ${c.pid || "?"})`).join(", ")}`,
+    );
+    const removed = await run("docker", ["rm", "-f", "-v", ...containers.map((c) => c.id)]);
+    if (removed.code !== 0)
+      console.error(`[cleanup] could not remove every leftover container: ${removed.stderr.trim()}`);
   }
-  const networks = await run("docker", ["network", "ls", "-q", "--filter", `label=${HARNESS_LABEL}=true`]);
-  for (const id of networks.stdout.trim().split("\n").filter(Boolean)) {
-    await run("docker", ["network", "rm", id]); // fails harmlessly while a live run uses it
+  for (const network of await orphansOf("network")) {
+    const removed = await run("docker", ["network", "rm", network.id]);
+    if (removed.code === 0) log(`[cleanup] removed network ${network.name} left by pid ${network.pid || "?"}`);
+    else console.error(`[cleanup] could not remove network ${network.name}: ${removed.stderr.trim()}`);
   }
-  await run("docker", ["volume", "prune", "-f", "--filter", `label=${HARNESS_LABEL}=true`]);
+  const volumes = await run("docker", ["volume", "prune", "-f", "--filter", `label=${HARNESS_LABEL}=true`]);
+  if (volumes.code !== 0) console.error(`[cleanup] could not prune labelled volumes: ${volumes.stderr.trim()}`);
+  else if (/Total reclaimed space: [1-9]/.test(volumes.stdout))
+    log(`[cleanup] ${volumes.stdout.trim().split("\n").at(-1)}`);
 }
 
 const owned = new Set<string>();
@@ -52,8 +69,14 @@ let handlersInstalled = false;
 
 /** Removes the process's containers and networks synchronously: the last resort on exit and signals. */
 function removeOwnedNow(): void {
-  if (owned.size > 0) spawnSync("docker", ["rm", "-f", "-v", ...owned], { stdio: "ignore" });
-  if (ownedNetworks.size > 0) spawnSync("docker", ["network", "rm", ...ownedNetworks], { stdio: "ignore" });
+  if (owned.size > 0) {
+    const result = spawnSync("docker", ["rm", "-f", "-v", ...owned], { encoding: "utf8" });
+    if (result.status !== 0) console.error(`[cleanup] docker rm failed: ${result.stderr?.trim()}`);
+  }
+  if (ownedNetworks.size > 0) {
+    const result = spawnSync("docker", ["network", "rm", ...ownedNetworks], { encoding: "utf8" });
+    if (result.status !== 0) console.error(`[cleanup] docker network rm failed: ${result.stderr?.trim()}`);
+  }
   owned.clear();
   ownedNetworks.clear();
 }
@@ -67,6 +90,10 @@ export function ownContainer(id: string): void {
   installHandlers();
 }
 
+export function disownContainer(id: string): void {
+  owned.delete(id);
+}
+
 /** Creates a labelled Docker network, removed with the process's containers if the run ends early. */
 export async function createOwnedNetwork(name: string): Promise<string> {
   const labels = Object.entries(harnessLabels()).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
@@ -76,8 +103,12 @@ export async function createOwnedNetwork(name: string): Promise<string> {
   return name;
 }
 
+/** Removes an owned network; throws (and keeps it owned, for the exit handler) when Docker refuses. */
 export async function removeOwnedNetwork(name: string): Promise<void> {
-  await run("docker", ["network", "rm", name]);
+  const removed = await run("docker", ["network", "rm", name]);
+  if (removed.code !== 0 && !/not found/i.test(removed.stderr)) {
+    throw new Error(`docker network rm ${name} failed: ${removed.stderr.trim()}`);
+  }
   ownedNetworks.delete(name);
 }
 
@@ -87,13 +118,9 @@ function installHandlers(): void {
   process.once("exit", removeOwnedNow);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.once(signal, () => {
-      console.error(`[cluster] ${signal}: removing the harness's containers`);
+      console.error(`[cleanup] ${signal}: removing the harness's containers and networks`);
       removeOwnedNow();
       process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
     });
   }
-}
-
-export function disownContainer(id: string): void {
-  owned.delete(id);
 }

@@ -66,6 +66,24 @@ async function pruneOtherBuilds(current: string, log: (line: string) => void): P
   }
 }
 
+/** The images are not built and this machine cannot build them: one of the causes a laptop run may skip for. */
+export class ImagesUnavailable extends Error {
+  constructor(missing: string[]) {
+    super(
+      `The offline images are not built and this machine lacks ${missing.join(", ")} to build them (npm run images). Install them, use VALKEY_CLUSTER_IMAGE=rancher/k3s:<version> on a connected machine, or point VALKEY_KUBECONFIG at a cluster of yours.`,
+    );
+    this.name = "ImagesUnavailable";
+  }
+}
+
+async function missingBuildTools(): Promise<string[]> {
+  const missing: string[] = [];
+  for (const tool of ["go", "gcc", "debootstrap"]) {
+    if ((await run("sh", ["-c", `command -v ${tool}`])).code !== 0) missing.push(tool);
+  }
+  return missing;
+}
+
 /**
  * Builds the node and workload images unless the current inputs were built already.
  * Needs a Docker engine, Go, gcc and debootstrap (.ci/run installs them).
@@ -76,6 +94,8 @@ export async function ensureImages(log: (line: string) => void = console.log): P
     log(`[images] up to date: ${existing.node} (inputs ${existing.inputs})`);
     return existing;
   }
+  const missing = await missingBuildTools();
+  if (missing.length > 0) throw new ImagesUnavailable(missing);
   const hash = inputHash();
   log(`[images] building inputs ${hash} into ${imagesDir(hash)}`);
   await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {

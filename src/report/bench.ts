@@ -1,5 +1,10 @@
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { median } from "../stats.ts";
 import { markdownTable } from "./index.ts";
+
+/** Committed reports measured on this project's CI machine kind: what `bench:compare` compares with by default. */
+export const BASELINE_REPORTS = fileURLToPath(new URL("../../reports/baseline/", import.meta.url));
 
 export const BENCH_SCHEMA = "valkey-harness/bench-report/v2";
 
@@ -41,6 +46,14 @@ export interface WorkloadInfo {
   settings: Record<string, unknown>;
 }
 
+/** A ratio a workload declares, between the medians of two of its paths. */
+export interface RatioSpec {
+  name: string;
+  numerator: string;
+  denominator: string;
+  description: string;
+}
+
 export interface Ratio {
   name: string;
   value: number;
@@ -62,12 +75,33 @@ export interface BenchReport {
   ratios: Ratio[];
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+/** Everything of a report that is not measured by the workloads. */
+export type BenchReportHeader = Omit<BenchReport, "schema" | "workloads" | "paths" | "ratios">;
+
+/** The report from the workloads' results: their descriptions, every path, and the ratios they declare. */
+export function assembleBenchReport(
+  header: BenchReportHeader,
+  workloads: (WorkloadInfo & { ratios?: RatioSpec[] })[],
+  paths: PathResult[],
+): BenchReport {
+  const ops = (path: string) => {
+    const found = paths.find((p) => p.path === path);
+    if (!found) throw new Error(`a ratio names path ${path}, which no workload measured`);
+    return found.opsPerSecondMedian;
+  };
+  return {
+    schema: BENCH_SCHEMA,
+    ...header,
+    workloads: workloads.map((w) => ({ id: w.id, name: w.name, latency: w.latency, settings: w.settings })),
+    paths,
+    ratios: workloads.flatMap((w) =>
+      (w.ratios ?? []).map((r) => ({
+        name: r.name,
+        value: Number((ops(r.numerator) / ops(r.denominator)).toFixed(2)),
+        description: r.description,
+      })),
+    ),
+  };
 }
 
 /** Medians of a path's runs (percentiles a tool does not report stay absent). */

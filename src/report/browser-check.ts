@@ -1,17 +1,14 @@
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { run } from "../process.ts";
+import { setting } from "../settings.ts";
 
 const CANDIDATES = ["chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"];
 
 /** The headless Chromium to check reports with: VALKEY_CHROMIUM, else the first on PATH. */
 export async function findChromium(): Promise<string | undefined> {
-  if (process.env.VALKEY_CHROMIUM) {
-    if (!existsSync(process.env.VALKEY_CHROMIUM)) {
-      throw new Error(`VALKEY_CHROMIUM=${process.env.VALKEY_CHROMIUM} does not exist: point it at a chromium binary`);
-    }
-    return process.env.VALKEY_CHROMIUM;
-  }
+  const configured = setting("VALKEY_CHROMIUM");
+  if (configured) return configured;
   for (const name of CANDIDATES) {
     const found = await run("sh", ["-c", `command -v ${name}`]);
     if (found.code === 0) return found.stdout.trim();

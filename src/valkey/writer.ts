@@ -14,31 +14,51 @@ export interface WriterOptions {
   maxSeconds: number;
 }
 
+/**
+ * What became of one write:
+ * - `acknowledged`: the server answered OK (then `replicas` says how many confirmed it through WAIT);
+ * - `refused`: the server answered an error (NOREPLICAS, READONLY, ...): not applied;
+ * - `unknown`: sent, but the connection failed or timed out before an answer: it may or may not be applied;
+ * - `unsent`: no connection could be made: not applied.
+ */
+export type WriteOutcome = "acknowledged" | "refused" | "unknown" | "unsent";
+
 export interface WriteRecord {
   key: string;
-  /** ms since the writer started */
+  /** ms since the writer started, when the write was sent. */
   at: number;
-  /** The server answered OK to the SET. */
-  acknowledged: boolean;
-  /** Replicas that confirmed it through WAIT (0 when not waited for). */
-  replicated: number;
+  outcome: WriteOutcome;
+  /** ms since the writer started, when its answer (or failure) arrived. */
+  answeredAt: number;
+  /** Replicas that confirmed it through WAIT (0 when not waited for or not acknowledged). */
+  replicas: number;
   error?: string;
 }
 
 export interface WriterReport {
   attempted: number;
   acknowledged: number;
-  replicated: number;
+  /** Acknowledged and confirmed by WAIT on at least one replica. */
+  confirmed: number;
+  refused: number;
+  unknown: number;
+  unsent: number;
+  /** Failures by kind (NOREPLICAS, CONNECTION, TIMEOUT, ...). */
   errors: Record<string, number>;
-  /** Longest stretch without an acknowledged write, in seconds (write unavailability). */
+  /** ms the writer ran. */
+  durationMs: number;
+  /**
+   * Longest stretch without an acknowledged write, in seconds, counting from the start and
+   * up to the stop: writes that never resume show up as a trailing gap.
+   */
   longestOutageSeconds: number;
   records: WriteRecord[];
 }
 
 /**
- * Writes unique keys one at a time against the primary and records what the server
- * acknowledged, so a test can later compare acknowledged writes with what survived.
- * Reconnects (through the same endpoint) after any failure.
+ * Writes unique keys one at a time against the primary and records what became of each,
+ * so a test can later compare the acknowledged writes with what survived. Reconnects
+ * (through the same endpoint) after any failure.
  */
 export class AcknowledgedWriter {
   private readonly endpoint: Endpoint;
@@ -47,6 +67,8 @@ export class AcknowledgedWriter {
   private readonly records: WriteRecord[] = [];
   private stopped = false;
   private running?: Promise<void>;
+  private started = 0;
+  private finished = 0;
 
   constructor(endpoint: Endpoint, credentials: Credentials, options: WriterOptions) {
     this.endpoint = endpoint;
@@ -55,75 +77,103 @@ export class AcknowledgedWriter {
   }
 
   start(): this {
+    this.started = performance.now();
     this.running = this.loop();
     return this;
   }
 
+  /** ms since the writer started: the clock of the records, for marking events on the same timeline. */
+  now(): number {
+    return performance.now() - this.started;
+  }
+
   private async loop(): Promise<void> {
-    const started = performance.now();
-    const deadline = started + this.options.maxSeconds * 1000;
+    const deadline = this.started + this.options.maxSeconds * 1000;
     let client: Redis | undefined;
     for (let n = 0; n < this.options.maxWrites && !this.stopped && performance.now() < deadline; n++) {
       const key = `${this.options.prefix}:${n}`;
-      const record: WriteRecord = { key, at: performance.now() - started, acknowledged: false, replicated: 0 };
+      const record: WriteRecord = { key, at: this.now(), outcome: "unsent", answeredAt: 0, replicas: 0 };
+      let sent = false;
       try {
         if (!client) {
           client = connect(this.endpoint, this.credentials, "acknowledged-writer");
           await client.connect();
         }
-        record.acknowledged = (await client.set(key, String(n))) === "OK";
-        if (record.acknowledged && this.options.waitReplicas > 0) {
-          record.replicated = await client.wait(this.options.waitReplicas, this.options.waitTimeoutMs ?? 1000);
+        sent = true;
+        const reply = await client.set(key, String(n));
+        record.outcome = reply === "OK" ? "acknowledged" : "refused";
+        if (record.outcome === "acknowledged" && this.options.waitReplicas > 0) {
+          // A failure of WAIT does not undo the acknowledged write: it stays acknowledged, unconfirmed.
+          record.replicas = await client
+            .wait(this.options.waitReplicas, this.options.waitTimeoutMs ?? 1000)
+            .catch(() => 0);
         }
       } catch (error) {
         record.error = errorKind(error);
-        client?.disconnect();
-        client = undefined;
+        const isReply = /^[A-Z]{3,}$/.test(record.error) && record.error !== "CONNECTION";
+        record.outcome = !sent ? "unsent" : isReply ? "refused" : "unknown";
+        if (!isReply) {
+          client?.disconnect();
+          client = undefined;
+        }
       }
+      record.answeredAt = this.now();
       this.records.push(record);
       await new Promise((resolve) => setTimeout(resolve, this.options.intervalMs ?? 50));
     }
     client?.disconnect();
+    this.finished = this.now();
   }
 
   /** Stops the loop and returns what happened. */
   async stop(): Promise<WriterReport> {
     this.stopped = true;
     await this.running;
-    return summarize(this.records);
+    return summarize(this.records, this.finished);
   }
 }
 
-export function summarize(records: WriteRecord[]): WriterReport {
+export function summarize(records: WriteRecord[], durationMs: number): WriterReport {
   const errors: Record<string, number> = {};
   let longest = 0;
-  let lastSuccess: number | undefined;
+  let lastSuccess = 0;
   for (const record of records) {
     if (record.error) errors[record.error] = (errors[record.error] ?? 0) + 1;
-    if (record.acknowledged) {
-      if (lastSuccess !== undefined) longest = Math.max(longest, record.at - lastSuccess);
-      lastSuccess = record.at;
+    if (record.outcome === "acknowledged") {
+      longest = Math.max(longest, record.answeredAt - lastSuccess);
+      lastSuccess = record.answeredAt;
     }
   }
+  longest = Math.max(longest, durationMs - lastSuccess);
+  const count = (outcome: WriteOutcome) => records.filter((r) => r.outcome === outcome).length;
   return {
     attempted: records.length,
-    acknowledged: records.filter((r) => r.acknowledged).length,
-    replicated: records.filter((r) => r.replicated > 0).length,
+    acknowledged: count("acknowledged"),
+    confirmed: records.filter((r) => r.outcome === "acknowledged" && r.replicas > 0).length,
+    refused: count("refused"),
+    unknown: count("unknown"),
+    unsent: count("unsent"),
     errors,
+    durationMs: Math.round(durationMs),
     longestOutageSeconds: Number((longest / 1000).toFixed(2)),
     records,
   };
 }
 
-/** Which acknowledged keys are missing now (read back through `client`). */
-export async function missingAcknowledged(client: Redis, records: WriteRecord[], onlyReplicated: boolean) {
-  const promised = records.filter((r) => r.acknowledged && (!onlyReplicated || r.replicated > 0));
-  const missing: string[] = [];
+/** Acknowledged writes answered after `afterMs` (writer clock): proof that writes resumed. */
+export function acknowledgedAfter(report: WriterReport, afterMs: number): number {
+  return report.records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
+}
+
+/** Which acknowledged keys (or only the WAIT-confirmed ones) are missing now, read back through `client`. */
+export async function missingAcknowledged(client: Redis, records: WriteRecord[], onlyConfirmed: boolean) {
+  const promised = records.filter((r) => r.outcome === "acknowledged" && (!onlyConfirmed || r.replicas > 0));
+  const missing: WriteRecord[] = [];
   for (let i = 0; i < promised.length; i += 500) {
     const batch = promised.slice(i, i + 500);
     const values = await client.mget(batch.map((r) => r.key));
     values.forEach((value, j) => {
-      if (value === null) missing.push(batch[j]?.key as string);
+      if (value === null) missing.push(batch[j] as WriteRecord);
     });
   }
   return { promised: promised.length, missing };

@@ -4,16 +4,8 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { Helm } from "../../src/chart/helm.ts";
 import { cachedUpstreamVersions } from "../../src/chart/upstream.ts";
-import {
-  environments,
-  environmentValuesFile,
-  lintChart,
-  type Manifest,
-  pinnedUpstreamVersion,
-  renderChart,
-  stageChart,
-  WRAPPER_CHART,
-} from "../../src/chart/wrapper.ts";
+import { lintChart, type Manifest, pinnedUpstreamVersion, renderChart, stageChart } from "../../src/chart/wrapper.ts";
+import { environments, environmentValuesFile, WRAPPER_CHART } from "../../src/environments.ts";
 
 const pinned = pinnedUpstreamVersion();
 const upstreamVersions = [pinned, ...cachedUpstreamVersions().filter((v) => v !== pinned)];

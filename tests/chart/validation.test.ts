@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
-import { environmentValuesFile, renderChart, stageChart } from "../../src/chart/wrapper.ts";
+import { renderChart, stageChart } from "../../src/chart/wrapper.ts";
+import { environmentValuesFile } from "../../src/environments.ts";
 import { valuesFile } from "../support/values-file.ts";
 
 /** Each bad value, and the words the error must contain on every Helm major. */

@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect } from "vitest";
 import { installUpstreamChart, offlineImageValues } from "../../src/chart/upstream.ts";
 import { pinnedUpstreamVersion } from "../../src/chart/wrapper.ts";
-import type { ClusterClient } from "../../src/cluster/client.ts";
+import type { Cluster } from "../../src/cluster/index.ts";
 import { isPodReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
@@ -10,7 +10,7 @@ const NODES_NEEDED = 3;
 const APP = { app: "spread" };
 
 /** A StatefulSet of web servers that answer with their pod name, one per node, each with a volume. */
-async function createSpreadStatefulSet(cluster: ClusterClient, namespace: string): Promise<void> {
+async function createSpreadStatefulSet(cluster: Cluster, namespace: string): Promise<void> {
   await cluster.kube.core.createNamespacedService({
     namespace,
     body: {
@@ -64,7 +64,7 @@ async function createSpreadStatefulSet(cluster: ClusterClient, namespace: string
 }
 
 /** GET through busybox wget; the body, or undefined when nothing answered within 3 s. */
-async function httpGet(cluster: ClusterClient, namespace: string, from: string, url: string) {
+async function httpGet(cluster: Cluster, namespace: string, from: string, url: string) {
   // busybox 1.35's `wget -T` segfaults; `timeout` bounds the request instead.
   const result = await cluster.sh(namespace, from, `timeout 3 wget -q -O - ${url}`);
   return result.exitCode === 0 ? result.stdout.trim() : undefined;

@@ -1,4 +1,5 @@
 import { describe, expect } from "vitest";
+import type { HostAccess, NodeControl } from "../../src/cluster/index.ts";
 import { isNodeReady, isPodReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
@@ -98,8 +99,14 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     expect(page.trim()).toBe("hello-from-web-0");
   });
 
-  test("lets the host reach a Service port through 127.0.0.1", async ({ cluster, namespace }) => {
-    const address = await cluster.exposeToHost(namespace, "web-host", { app: "web-0" }, 8080);
+  test("lets the host reach a Service port through 127.0.0.1", async ({ cluster, namespace, skip }) => {
+    if (!cluster.hostAccess) skip("a cluster the harness did not start publishes no NodePorts to this host");
+    const address = await (cluster.hostAccess as HostAccess).exposeToHost(
+      namespace,
+      "web-host",
+      { app: "web-0" },
+      8080,
+    );
     expect(address.host).toBe("127.0.0.1");
     const body = await waitFor(
       `http://${address.host}:${address.port}/ to answer`,
@@ -120,10 +127,13 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
         spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "64Mi" } } },
       },
     });
+    // On the server's node: the restart test below then restarts the node that holds this volume.
+    const serverNode = cluster.nodeControl?.nodes[0]?.name;
     const writer = cluster.helperPod(
       "writer",
       { app: "writer" },
       {
+        ...(serverNode ? { nodeName: serverNode } : {}),
         volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
       },
     );
@@ -143,15 +153,22 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     );
     await cluster.startPod(namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
     expect((await cluster.sh(namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+    if (serverNode) {
+      const reader = await cluster.kube.core.readNamespacedPod({ namespace, name: "reader" });
+      expect(reader.spec?.nodeName, "the reader runs on the server's node, beside its volume").toBe(serverNode);
+    }
   });
 
-  test("comes back with its objects and volumes after the server's container restarts", async ({
+  test("comes back with its objects, and the server node's volume data, after the server's container restarts", async ({
     cluster,
     namespace,
     skip,
   }) => {
-    if (cluster.info.kind !== "container") skip("an existing cluster's nodes are not the harness's to restart");
-    await cluster.restartNode();
+    if (!cluster.nodeControl) skip("needs to restart nodes: a cluster the harness did not start is not its to restart");
+    const control = cluster.nodeControl as NodeControl;
+    const before = await cluster.kube.core.readNamespacedPod({ namespace, name: "reader" });
+    expect(before.spec?.nodeName, "the reader's volume is on the node being restarted").toBe(control.nodes[0]?.name);
+    await control.restart();
     const proof = await waitFor(
       "the reader pod to run again and read its volume after the restart",
       async () => {

@@ -1,7 +1,8 @@
 import { test as base, inject } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
-import { ClusterClient } from "../../src/cluster/client.ts";
-import type { ClusterInfo } from "../../src/cluster/index.ts";
+import { type InstallOptions, installRelease, type Release } from "../../src/chart/release.ts";
+import { Cluster, type ClusterInfo } from "../../src/cluster/index.ts";
+import { SharedNamespaces } from "../../src/kube/namespaces.ts";
 
 const provided = inject("cluster");
 
@@ -13,21 +14,95 @@ export const clusterUnavailable: string | undefined =
       ? provided.unavailable
       : undefined;
 
-if (clusterUnavailable) {
-  console.warn(
-    `SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable.split("\n")[0]} ` +
-      "(start a Docker engine and run `npm run images`, or set VALKEY_KUBECONFIG to a cluster of yours)",
-  );
+if (clusterUnavailable)
+  console.warn(`SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable}`);
+
+/** What a suite asks to have installed: an environment, and optionally more (a mutated chart, extra values). */
+export type ReleaseRequest = Omit<InstallOptions, "namespace" | "log"> & { env: string };
+
+/**
+ * The releases a test file installed, each in a namespace of its own, memoized by what was
+ * asked for: describes of different environments install concurrently, the tests of one
+ * environment share its release. Everything is uninstalled (volumes and namespace too)
+ * when the file ends, or earlier through `uninstall`.
+ */
+export class Releases {
+  private readonly cluster: Cluster;
+  private readonly helm: Helm;
+  private readonly installs = new Map<string, { namespace: string; release: Promise<Release> }>();
+
+  constructor(cluster: Cluster, helm: Helm) {
+    this.cluster = cluster;
+    this.helm = helm;
+  }
+
+  /** The release for a request, installed on first use. An install that failed fails every later use, briefly. */
+  get(request: ReleaseRequest): Promise<Release> {
+    const key = JSON.stringify(request);
+    let entry = this.installs.get(key);
+    if (!entry) {
+      const namespace = `${request.env}-${Math.random().toString(36).slice(2, 7)}`;
+      let failed = false;
+      const release = (async () => {
+        await this.cluster.kube.createNamespace(namespace);
+        return installRelease(this.helm, this.cluster, {
+          ...request,
+          namespace,
+          log: (line) => console.log(line),
+        });
+      })().catch((error: Error) => {
+        if (failed) throw new Error(`${request.env} did not install: ${error.message.split("\n")[0]}`);
+        failed = true;
+        throw error;
+      });
+      entry = { namespace, release };
+      this.installs.set(key, entry);
+    }
+    return entry.release.catch((error: Error) => {
+      throw new Error(
+        `${request.env} did not install (see the first failure for pods, events and logs): ${error.message.split("\n")[0]}`,
+        {
+          cause: error,
+        },
+      );
+    });
+  }
+
+  /** Uninstalls a request's release and deletes its namespace (a no-op if it was never installed). */
+  async uninstall(request: ReleaseRequest): Promise<void> {
+    const key = JSON.stringify(request);
+    const entry = this.installs.get(key);
+    if (!entry) return;
+    this.installs.delete(key);
+    const release = await entry.release.catch(() => undefined);
+    const problems: string[] = [];
+    await release?.uninstall().catch((error: Error) => problems.push(`uninstall: ${error.message}`));
+    await this.cluster.kube
+      .deleteNamespace(entry.namespace)
+      .catch((error: Error) => problems.push(`namespace: ${error.message}`));
+    if (problems.length > 0)
+      throw new Error(`cleanup of ${request.env} in ${entry.namespace} failed: ${problems.join("; ")}`);
+  }
+
+  async uninstallAll(): Promise<void> {
+    const results = await Promise.allSettled(
+      [...this.installs.keys()].map((key) => this.uninstall(JSON.parse(key) as ReleaseRequest)),
+    );
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    for (const failure of failures) console.error(`[cleanup] ${failure.reason?.message ?? failure.reason}`);
+    if (failures.length > 0) throw failures[0]?.reason;
+  }
 }
 
 /**
- * Tests that run against the shared cluster ask for `cluster` and `helm` by name;
- * `namespace` is a namespace of the test file's own, deleted (with its volumes) when the
- * file ends.
+ * Fixtures of the integration suites. `cluster` and `helm` are shared by the worker;
+ * `namespace` is a namespace of the test file's own; `release` is the environment `env`
+ * installed (override `env`, and `install` for more, per describe with `test.override`).
+ * A failing test that used a release prints its pods, events, logs and values.
  */
 export const test = base
   // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
-  .extend("cluster", { scope: "worker" }, async ({}) => ClusterClient.connect(provided as ClusterInfo))
+  .extend("cluster", { scope: "worker" }, async ({}) => Cluster.connect(provided as ClusterInfo))
   // biome-ignore lint/correctness/noEmptyPattern: as above
   .extend("helm", { scope: "worker" }, async ({}) => {
     const helm = await Helm.fromSettings();
@@ -39,4 +114,21 @@ export const test = base
     await cluster.kube.createNamespace(name);
     onCleanup(() => cluster.kube.deleteNamespace(name));
     return name;
+  })
+  .extend("namespaces", { scope: "file" }, async ({ cluster }, { onCleanup }) => {
+    const namespaces = new SharedNamespaces(cluster.kube);
+    onCleanup(() => namespaces.cleanup());
+    return namespaces;
+  })
+  .extend("releases", { scope: "file" }, async ({ cluster, helm }, { onCleanup }) => {
+    const releases = new Releases(cluster, helm);
+    onCleanup(() => releases.uninstallAll());
+    return releases;
+  })
+  .extend("env", "dev-01")
+  .extend("install", {} as Omit<ReleaseRequest, "env">)
+  .extend("release", async ({ env, install, releases, onTestFailed }) => {
+    const release = await releases.get({ ...install, env });
+    onTestFailed(async () => console.error(await release.diagnostics()));
+    return release;
   });

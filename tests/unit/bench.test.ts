@@ -48,7 +48,7 @@ describe("benchmark report comparison", () => {
       writeFileSync(join(dir, name), JSON.stringify(r));
       return join(dir, name);
     };
-    const cli = fileURLToPath(new URL("../../src/report/compare.ts", import.meta.url));
+    const cli = fileURLToPath(new URL("../../src/cli/bench-compare.ts", import.meta.url));
     const baseline = write("baseline.json", report(10_000, 2));
     const same = await run(process.execPath, [cli, baseline, write("same.json", report(10_000, 2))]);
     expect(same.code, same.stderr).toBe(0);

@@ -1,9 +1,19 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { renderReadme } from "../../src/chart/docs.ts";
-import { layeredValues, mergeValues, standInProvisioners } from "../../src/chart/release.ts";
-import { environments, selectedEnvironments, WRAPPER_CHART } from "../../src/chart/wrapper.ts";
+import { fitRules } from "../../src/chart/fit.ts";
+import { sameQuantity, scaleBytes, scaleCpu } from "../../src/chart/quantity.ts";
+import { environmentValues, mergeValues, readValuesFile } from "../../src/chart/values.ts";
+import { environments, WRAPPER_CHART } from "../../src/environments.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "values-unit-"));
+const file = (name: string, text: string) => {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+};
 
 describe("values layering", () => {
   test("merges maps, replaces lists and scalars, and deletes keys set to null, as Helm does", () => {
@@ -13,40 +23,56 @@ describe("values layering", () => {
     expect(base.a.d).toEqual({ e: true });
   });
 
-  test("keeps each environment's behaviour when the test overlays are layered on", () => {
-    for (const env of environments()) {
-      const layered = layeredValues(env);
-      const file = readFileSync(join(WRAPPER_CHART, `values.${env}.yaml`), "utf8");
-      if (/replicas:\s*(\d+)/.test(file))
-        expect(String(layered.valkey.replica.replicas)).toBe(/replicas:\s*(\d+)/.exec(file)?.[1]);
-      expect(layered.storageClass.provisioner, `${env}: the overlay must not replace the provisioner`).not.toBe(
-        "rancher.io/local-path",
-      );
-    }
-  });
-
   test("has a stand-in provisioner for every environment's cloud driver", () => {
-    const standIns = standInProvisioners();
+    const standIns = fitRules().standInProvisioners;
     for (const env of environments()) {
       expect(standIns, `values.${env}.yaml's provisioner`).toHaveProperty([
-        layeredValues(env).storageClass.provisioner,
+        environmentValues(env).storageClass.provisioner,
       ]);
     }
   });
 });
 
-describe("settings", () => {
-  test("VALKEY_ENVS naming an unknown environment fails with the known ones", () => {
-    const previous = process.env.VALKEY_ENVS;
-    process.env.VALKEY_ENVS = "dev-01,nope-9";
-    try {
-      expect(() => selectedEnvironments()).toThrow(
-        /VALKEY_ENVS="dev-01,nope-9" is not valid: unknown environment\(s\) nope-9; known: /,
-      );
-    } finally {
-      if (previous === undefined) delete process.env.VALKEY_ENVS;
-      else process.env.VALKEY_ENVS = previous;
-    }
+describe("a values file that Helm would not accept", () => {
+  test("fails with the file and the line of a YAML error", () => {
+    const broken = file("broken.yaml", "valkey:\n  replica:\n    replicas: 2\n   minReplicasToWrite: [1\n");
+    expect(() => readValuesFile(broken)).toThrow(new RegExp(`${broken}:\\d+: not valid YAML`));
+  });
+
+  test("fails with the file when its top level is a list or a scalar, not a map", () => {
+    expect(() => readValuesFile(file("list.yaml", "- valkey\n- replica\n"))).toThrow(
+      /list\.yaml:1: the top level is a list, not a map/,
+    );
+    expect(() => readValuesFile(file("scalar.yaml", "just a sentence\n"))).toThrow(
+      /scalar\.yaml:1: the top level is a string, not a map/,
+    );
+  });
+
+  test("fails on a key given twice (YAML allows the last to win silently; Helm's parser refuses)", () => {
+    expect(() => readValuesFile(file("twice.yaml", "storageClass:\n  name: a\nstorageClass:\n  name: b\n"))).toThrow(
+      /twice\.yaml:3: not valid YAML/,
+    );
+  });
+
+  test("reads an empty file as no values", () => {
+    expect(readValuesFile(file("empty.yaml", "# nothing\n"))).toEqual({});
+  });
+});
+
+describe("resource quantities of the fit rules", () => {
+  test("scale CPU to whole millicores and memory to whole MiB, rounding up", () => {
+    expect(scaleCpu("250m", 0.1)).toBe("25m");
+    expect(scaleCpu("1", 0.1)).toBe("100m");
+    expect(scaleCpu("1200m", 0.15)).toBe("180m");
+    expect(scaleBytes("256Mi", 0.1)).toBe("26Mi");
+    expect(scaleBytes("10Gi", 0.01)).toBe("103Mi");
+    expect(scaleBytes("100Gi", 0.01)).toBe("1024Mi");
+  });
+
+  test("compare amounts, not spellings", () => {
+    expect(sameQuantity("1Gi", "1024Mi", "bytes")).toBe(true);
+    expect(sameQuantity("0.5", "500m", "cpu")).toBe(true);
+    expect(sameQuantity("1G", "1Gi", "bytes")).toBe(false);
   });
 });
 

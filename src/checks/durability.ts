@@ -1,0 +1,176 @@
+import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
+import { parseInfo, readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
+import { type Check, type CheckContext, Verdict } from "./check.ts";
+
+async function attachedReplicas(context: CheckContext): Promise<number> {
+  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) =>
+    Number((await replicationInfo(primary)).connected_slaves),
+  );
+}
+
+async function waitForAllAttached(context: CheckContext, verdict: Verdict, moment: string): Promise<void> {
+  await waitFor(
+    `every replica to be attached ${moment}`,
+    async () => (await attachedReplicas(context)) === context.expected.replicas,
+    {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+    },
+  ).catch(async () =>
+    verdict.fail(
+      `${await attachedReplicas(context)} of ${context.expected.replicas} replicas attached to pod 0 ${moment}`,
+    ),
+  );
+}
+
+export const primaryRestart: Check = {
+  id: "durability.primary-restart",
+  promise:
+    "keeps a checksummed dataset on pod 0's volume when pod 0 is deleted, serves it from the new pod 0, and every replica re-attaches and holds it",
+  disruptive: true,
+  async run(context) {
+    const verdict: Verdict = new Verdict(this.id);
+    const { release, cluster, expected } = context;
+    const dataset = await withClient(await release.endpoint("primary"), release.clientCredentials, async (primary) => {
+      const written = await writeDataset(primary, `durable:${expected.env}`, 5_000);
+      verdict.equal(
+        await primary.wait(expected.replicas, 5_000),
+        expected.replicas,
+        "replicas acknowledging WAIT before the deletion",
+      );
+      return written;
+    });
+    const before = await cluster.kube.core.readNamespacedPod({
+      namespace: release.namespace,
+      name: release.podName(0),
+    });
+    await cluster.kube.core.deleteNamespacedPod({ namespace: release.namespace, name: release.podName(0) });
+    await waitFor(
+      "pod 0 to come back Ready as a new pod",
+      async () => {
+        const pod = await cluster.kube.core.readNamespacedPod({
+          namespace: release.namespace,
+          name: release.podName(0),
+        });
+        return pod.metadata?.uid !== before.metadata?.uid && isPodReady(pod);
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    await withClient(await release.endpoint(0), release.clientCredentials, async (primary) => {
+      const read = await readDataset(primary, dataset);
+      verdict.that(
+        read.checksum === dataset.checksum,
+        `the restarted pod 0 lost data its volume held: ${read.missing} of ${dataset.count} keys missing, ${read.wrong} wrong`,
+      );
+    });
+    await waitForAllAttached(context, verdict, "after pod 0's restart");
+    for (let i = 1; i <= expected.replicas; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
+        const read = await waitFor(
+          `pod ${i} to hold the dataset`,
+          async () => {
+            const r = await readDataset(replica, dataset);
+            return r.checksum === dataset.checksum ? r : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 500 },
+        ).catch(() => readDataset(replica, dataset));
+        verdict.that(
+          read.checksum === dataset.checksum,
+          `pod ${i} lacks the dataset after pod 0's restart: ${read.missing} missing`,
+        );
+      });
+    }
+  },
+};
+
+/** How long a replica on a new volume may take to receive the dataset (a few MB, on one machine). */
+const RESYNC_BOUND_MS = 90_000;
+
+async function fullSyncs(context: CheckContext): Promise<number> {
+  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) =>
+    Number(parseInfo(await primary.info("stats")).sync_full),
+  );
+}
+
+export const replicaResync: Check = {
+  id: "durability.replica-resync",
+  promise:
+    "gives a replica whose volume is lost (claim deleted with its pod) a new, empty volume and the whole dataset by a full resync from the primary",
+  disruptive: true,
+  async run(context) {
+    const verdict: Verdict = new Verdict(this.id);
+    const { release, cluster, expected } = context;
+    const last = expected.replicas;
+    const podName = release.podName(last);
+    const claimName = `valkey-data-${podName}`;
+    await waitForAllAttached(context, verdict, "before the replica's volume is deleted");
+    const dataset = await withClient(await release.endpoint("primary"), release.clientCredentials, async (primary) => {
+      const written = await writeDataset(primary, `resync:${expected.env}`, 2_000);
+      verdict.equal(
+        await primary.wait(expected.replicas, 5_000),
+        expected.replicas,
+        "replicas acknowledging WAIT before the loss",
+      );
+      return written;
+    });
+    const syncsBefore = await fullSyncs(context);
+    const oldClaim = await cluster.kube.core.readNamespacedPersistentVolumeClaim({
+      namespace: release.namespace,
+      name: claimName,
+    });
+    // The claim's protection finalizer holds it until its pod is gone; then the StatefulSet makes a new one.
+    await cluster.kube.core.deleteNamespacedPersistentVolumeClaim({ namespace: release.namespace, name: claimName });
+    await cluster.kube.core.deleteNamespacedPod({ namespace: release.namespace, name: podName, gracePeriodSeconds: 0 });
+    await waitFor(
+      `claim ${claimName} to be replaced by a new one and pod ${last} to be Ready on it`,
+      async () => {
+        const claim = await cluster.kube.core
+          .readNamespacedPersistentVolumeClaim({ namespace: release.namespace, name: claimName })
+          .catch((error) => (statusCode(error) === 404 ? undefined : Promise.reject(error)));
+        const pod = await cluster.kube.core
+          .readNamespacedPod({ namespace: release.namespace, name: podName })
+          .catch((error) => (statusCode(error) === 404 ? undefined : Promise.reject(error)));
+        // A pod created while the old claim was still terminating never starts: delete it so the controller retries.
+        if (pod && !isPodReady(pod) && claim === undefined && pod.status?.phase === "Pending") {
+          const age = Date.now() - new Date(pod.metadata?.creationTimestamp ?? Date.now()).getTime();
+          if (age > 10_000)
+            await cluster.kube.core.deleteNamespacedPod({
+              namespace: release.namespace,
+              name: podName,
+              gracePeriodSeconds: 0,
+            });
+        }
+        return (
+          claim &&
+          claim.metadata?.uid !== oldClaim.metadata?.uid &&
+          claim.status?.phase === "Bound" &&
+          pod &&
+          isPodReady(pod)
+        );
+      },
+      { timeoutMs: 240_000, intervalMs: 1000 },
+    );
+    await withClient(await release.endpoint(last), release.clientCredentials, async (replica) => {
+      await waitFor(
+        `pod ${last} to sync with the primary`,
+        async () => (await replicationInfo(replica)).master_link_status === "up",
+        { timeoutMs: RESYNC_BOUND_MS, intervalMs: 500 },
+      ).catch(async () => {
+        const info = await replicationInfo(replica);
+        verdict.fail(
+          `pod ${last} on its new volume did not complete a full resync from the primary within ${RESYNC_BOUND_MS / 1000} s (master_link_status ${info.master_link_status}, master_sync_in_progress ${info.master_sync_in_progress})`,
+        );
+      });
+      const read = await readDataset(replica, dataset);
+      verdict.that(
+        read.checksum === dataset.checksum,
+        `pod ${last} on its new volume lacks the dataset: ${read.missing} of ${dataset.count} keys missing, ${read.wrong} wrong`,
+      );
+    });
+    const syncsAfter = await fullSyncs(context);
+    verdict.that(
+      syncsAfter > syncsBefore,
+      `the primary's sync_full stayed at ${syncsBefore}: pod ${last} did not receive a full resync (it kept data of its own)`,
+    );
+  },
+};

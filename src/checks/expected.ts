@@ -1,0 +1,116 @@
+import { scaleBytes, scaleResourceList } from "../chart/quantity.ts";
+import type { Release } from "../chart/release.ts";
+import type { Values } from "../chart/values.ts";
+
+export interface Resources {
+  limits?: Record<string, string | number>;
+  requests?: Record<string, string | number>;
+}
+
+/**
+ * What the checks expect of an installed environment: the environment's declared values
+ * (values.yaml + values.<env>.yaml, merged by the harness) put through the fit rules the
+ * harness applied (fixtures/fit/rules.yaml). Never read back from Helm, so a bug in value
+ * layering, a stray values layer or a chart that ignores a value shows up as a difference.
+ */
+export interface Expected {
+  env: string;
+  replicas: number;
+  /** Pods of the StatefulSet: the primary and the replicas. */
+  pods: number;
+  minReplicasToWrite: number;
+  minReplicasMaxLag: number;
+  storageClass: {
+    create: boolean;
+    name: string;
+    /** The provisioner the class must name on this cluster: the environment's, or its stand-in. */
+    provisioner: string;
+    parameters: Record<string, string>;
+    reclaimPolicy: string;
+    volumeBindingMode: string;
+    allowVolumeExpansion: boolean;
+  };
+  volume: { size: string; accessModes: string[]; storageClassName: string };
+  /** Resources of the containers, by container name. */
+  resources: Record<string, Resources>;
+  antiAffinity: { kind: "required" | "preferred" | "none"; topologyKey?: string };
+  metrics: { enabled: boolean; port: number; path: string; serviceAnnotations: Record<string, string> };
+  auth: { enabled: boolean; users: string[] };
+  networkPolicy: {
+    enabled: boolean;
+    allowedNamespaces: string[];
+    allowedPodLabels: Record<string, string>[];
+    metricsNamespaces: string[];
+  };
+  podDisruptionBudget: { enabled: boolean; maxUnavailable: number | string };
+}
+
+function fitted(resources: Values | undefined, scale: number | undefined): Resources {
+  const result: Resources = {};
+  if (resources?.limits) result.limits = { ...resources.limits };
+  if (resources?.requests) {
+    result.requests = (scale ? scaleResourceList(resources.requests, scale) : { ...resources.requests }) as Record<
+      string,
+      string | number
+    >;
+  }
+  return result;
+}
+
+export function expectedOf(release: Release): Expected {
+  const values = release.declared;
+  const fit = release.fit;
+  const valkey = values.valkey ?? {};
+  const replica = valkey.replica ?? {};
+  const antiAffinity = valkey.affinity?.podAntiAffinity ?? {};
+  const required = antiAffinity.requiredDuringSchedulingIgnoredDuringExecution;
+  const preferred = antiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+  const kind = fit.antiAffinityRelaxed ? "preferred" : required ? "required" : preferred ? "preferred" : "none";
+  const term = required?.[0] ?? preferred?.[0]?.podAffinityTerm;
+  const metricsEnabled = !!valkey.metrics?.enabled;
+  const sc = values.storageClass ?? {};
+  return {
+    env: release.env,
+    replicas: Number(replica.replicas),
+    pods: Number(replica.replicas) + 1,
+    minReplicasToWrite: Number(replica.minReplicasToWrite ?? 0),
+    minReplicasMaxLag: Number(replica.minReplicasMaxLag ?? 10),
+    storageClass: {
+      create: !!sc.create,
+      name: sc.name,
+      provisioner: fit.provisioner?.to ?? sc.provisioner,
+      parameters: { ...(sc.parameters ?? {}) },
+      reclaimPolicy: sc.reclaimPolicy ?? "Delete",
+      volumeBindingMode: sc.volumeBindingMode ?? "Immediate",
+      allowVolumeExpansion: !!sc.allowVolumeExpansion,
+    },
+    volume: {
+      size: fit.volumeScale ? scaleBytes(replica.persistence.size, fit.volumeScale) : replica.persistence.size,
+      accessModes: replica.persistence.accessModes ?? ["ReadWriteOnce"],
+      storageClassName: replica.persistence.storageClass,
+    },
+    resources: {
+      [release.fullname]: fitted(valkey.resources, fit.requestScale),
+      [`${release.fullname}-init`]: fitted(valkey.initResources, fit.requestScale),
+      ...(metricsEnabled ? { metrics: fitted(valkey.metrics?.exporter?.resources, fit.requestScale) } : {}),
+    },
+    antiAffinity: { kind, topologyKey: term?.topologyKey },
+    metrics: {
+      enabled: metricsEnabled,
+      port: Number(valkey.metrics?.exporter?.port ?? 9121),
+      path: valkey.metrics?.service?.annotations?.["prometheus.io/path"] ?? "/metrics",
+      serviceAnnotations: { ...(valkey.metrics?.service?.annotations ?? {}) },
+    },
+    auth: { enabled: !!valkey.auth?.enabled, users: Object.keys(valkey.auth?.aclUsers ?? {}) },
+    networkPolicy: {
+      enabled: !!values.networkPolicy?.enabled,
+      allowedNamespaces: values.networkPolicy?.allowedNamespaces ?? [],
+      allowedPodLabels: values.networkPolicy?.allowedPodLabels ?? [],
+      metricsNamespaces: values.networkPolicy?.metricsNamespaces ?? [],
+    },
+    podDisruptionBudget: {
+      enabled: !!values.podDisruptionBudget?.enabled,
+      maxUnavailable: values.podDisruptionBudget?.maxUnavailable ?? 1,
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { authentication, networkPolicy } from "./access.ts";
+import type { Check } from "./check.ts";
+import { primaryRestart, replicaResync } from "./durability.ts";
+import { exporters, scrapeAnnotations } from "./metrics.ts";
+import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
+import { replicationOfWrites, replicationTopology, writeSafetyConfig } from "./replication.ts";
+import { storageClass, volumeClaims } from "./storage.ts";
+
+export { type Check, type CheckContext, CheckFailure, Verdict } from "./check.ts";
+export { type Expected, expectedOf } from "./expected.ts";
+
+/**
+ * Every check of an installed environment, in the order they run: those that only read
+ * first, then those that delete pods or volumes. Adding a check is adding it here; the
+ * install suite runs each as a test named by its promise, and the mutation suite proves
+ * each can fail (fixtures/mutations/).
+ */
+export const CHECKS: readonly Check[] = [
+  replicationTopology,
+  replicationOfWrites,
+  writeSafetyConfig,
+  storageClass,
+  volumeClaims,
+  exporters,
+  scrapeAnnotations,
+  containerResources,
+  podSpread,
+  disruptionBudget,
+  authentication,
+  networkPolicy,
+  primaryRestart,
+  replicaResync,
+];
+
+export function checkById(id: string): Check {
+  const check = CHECKS.find((c) => c.id === id);
+  if (!check) throw new Error(`no check with id ${id}; known: ${CHECKS.map((c) => c.id).join(", ")}`);
+  return check;
+}

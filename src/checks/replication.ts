@@ -1,0 +1,100 @@
+import { waitFor } from "../kube/index.ts";
+import { readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
+import { type Check, Verdict } from "./check.ts";
+
+/** How long replicas may take to show a write (they are on the same machine). */
+export const REPLICATION_BOUND_MS = 5_000;
+
+export const replicationTopology: Check = {
+  id: "replication.topology",
+  promise:
+    "runs the declared number of pods, pod 0 as the primary with every declared replica attached and its link up",
+  async run({ release, cluster, expected }) {
+    const verdict: Verdict = new Verdict(this.id);
+    const set = await cluster.kube.apps.readNamespacedStatefulSet({
+      name: release.fullname,
+      namespace: release.namespace,
+    });
+    verdict.equal(
+      set.spec?.replicas,
+      expected.pods,
+      `pods of StatefulSet ${release.fullname} (1 primary + ${expected.replicas} replicas)`,
+    );
+    await withClient(await release.endpoint(0), release.clientCredentials, async (primary) => {
+      const info = await replicationInfo(primary);
+      verdict.equal(info.role, "master", "pod 0's role");
+      verdict.equal(Number(info.connected_slaves), expected.replicas, "replicas connected to pod 0");
+    });
+    for (let i = 1; i <= expected.replicas; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
+        const info = await replicationInfo(replica);
+        verdict.equal(info.role, "slave", `pod ${i}'s role`);
+        verdict.equal(info.master_link_status, "up", `pod ${i}'s link to the primary`);
+        verdict.that(
+          info.master_host?.startsWith(`${release.podName(0)}.`),
+          `pod ${i} replicates from ${info.master_host}, not from pod 0 (${release.podName(0)})`,
+        );
+      });
+    }
+  },
+};
+
+export const replicationOfWrites: Check = {
+  id: "replication.writes",
+  promise: `replicates 2,000 keys written through the primary Service: WAIT acknowledges every replica and each holds the checksummed keys within ${REPLICATION_BOUND_MS / 1000} s`,
+  async run({ release, expected }) {
+    const verdict: Verdict = new Verdict(this.id);
+    const dataset = await withClient(await release.endpoint("primary"), release.clientCredentials, async (primary) => {
+      const written = await writeDataset(primary, `replication:${expected.env}`, 2_000);
+      const acknowledged = await primary.wait(expected.replicas, 5_000);
+      verdict.equal(acknowledged, expected.replicas, "replicas acknowledging WAIT after the writes");
+      return { ...written, offset: Number((await replicationInfo(primary)).master_repl_offset) };
+    });
+    for (let i = 1; i <= expected.replicas; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
+        const seen = await waitFor(
+          `pod ${i} to hold all ${dataset.count} keys`,
+          async () => {
+            const read = await readDataset(replica, dataset);
+            return read.checksum === dataset.checksum ? read : undefined;
+          },
+          { timeoutMs: REPLICATION_BOUND_MS, intervalMs: 100 },
+        ).catch(async () => readDataset(replica, dataset));
+        verdict.that(
+          seen.checksum === dataset.checksum,
+          `pod ${i} does not hold the dataset ${REPLICATION_BOUND_MS / 1000} s after the writes: ${seen.missing} keys missing, ${seen.wrong} wrong`,
+        );
+        const offset = Number((await replicationInfo(replica)).slave_repl_offset);
+        verdict.that(
+          offset >= dataset.offset,
+          `pod ${i}'s replication offset ${offset} is behind the primary's ${dataset.offset}`,
+        );
+      });
+    }
+  },
+};
+
+export const writeSafetyConfig: Check = {
+  id: "config.min-replicas",
+  promise:
+    "runs every pod with min-replicas-to-write and min-replicas-max-lag as the environment declares (NOREPLICAS itself is proven by the failover suite)",
+  async run({ release, expected }) {
+    const verdict: Verdict = new Verdict(this.id);
+    for (let i = 0; i < expected.pods; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (client) => {
+        const config = (await client.config("GET", "min-replicas-*")) as string[];
+        const value = (name: string) => config[config.indexOf(name) + 1];
+        verdict.equal(
+          value("min-replicas-to-write"),
+          String(expected.minReplicasToWrite),
+          `min-replicas-to-write on pod ${i}`,
+        );
+        verdict.equal(
+          value("min-replicas-max-lag"),
+          String(expected.minReplicasMaxLag),
+          `min-replicas-max-lag on pod ${i}`,
+        );
+      });
+    }
+  },
+};

@@ -1,0 +1,24 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The wrapper chart as committed: charts/valkey. */
+export const WRAPPER_CHART = fileURLToPath(new URL("../charts/valkey/", import.meta.url));
+
+/** Every environment with a values.<env>.yaml beside the chart (in `chartDir`), sorted. */
+export function environments(chartDir = WRAPPER_CHART): string[] {
+  return readdirSync(chartDir)
+    .map((name) => /^values\.(.+)\.yaml$/.exec(name)?.[1])
+    .filter((env): env is string => !!env)
+    .sort();
+}
+
+export function environmentValuesFile(env: string, chartDir = WRAPPER_CHART): string {
+  const file = join(chartDir, `values.${env}.yaml`);
+  if (!existsSync(file)) {
+    throw new Error(
+      `no values file for environment "${env}": expected ${file} (known: ${environments(chartDir).join(", ")})`,
+    );
+  }
+  return file;
+}

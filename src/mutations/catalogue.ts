@@ -1,0 +1,168 @@
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
+import { CHECKS } from "../checks/index.ts";
+import { environments, WRAPPER_CHART } from "../environments.ts";
+import { runOrThrow } from "../process.ts";
+
+export const MUTATIONS = fileURLToPath(new URL("../../fixtures/mutations/", import.meta.url));
+
+/** The pseudo-check of mutations the install itself must refuse (schema, validation, preflight). */
+export const INSTALL_CHECK = "install";
+
+/**
+ * A sabotaged variant of the wrapper or of an environment: a values layer applied after the
+ * environment's file, and/or a patch applied to a temporary copy of the chart. It names the
+ * check that must catch it.
+ */
+export interface Mutation {
+  /** The file name without .yaml. */
+  id: string;
+  description: string;
+  env: string;
+  /** The check (src/checks id, or "install") that must fail... */
+  catches: string;
+  /** ...with a message matching this regular expression. */
+  message: RegExp;
+  /** Checks the mutation breaks as well; they must fail too, and no other check may. */
+  alsoFails: string[];
+  values?: Values;
+  /** A unified diff, relative to charts/valkey, in fixtures/mutations/. */
+  patch?: string;
+}
+
+const FIELDS = ["description", "env", "catches", "message", "alsoFails", "values", "patch"];
+
+/** Reads and validates one mutation file; every problem names the file and the field. */
+export function readMutation(file: string): Mutation {
+  const id = file.replace(/^.*\//, "").replace(/\.yaml$/, "");
+  const raw = readValuesFile(file);
+  const problem = (field: string, what: string): never => {
+    throw new Error(`${file}: ${field} ${what}`);
+  };
+  for (const key of Object.keys(raw))
+    if (!FIELDS.includes(key)) problem(key, `is not a field of a mutation (fields: ${FIELDS.join(", ")})`);
+  if (typeof raw.description !== "string" || raw.description.length < 10)
+    problem("description", "must say in a sentence what is broken");
+  if (!environments().includes(raw.env))
+    problem("env", `must name an environment (${environments().join(", ")}), got ${JSON.stringify(raw.env)}`);
+  const known = [INSTALL_CHECK, ...CHECKS.map((c) => c.id)];
+  if (!known.includes(raw.catches))
+    problem("catches", `must name a check (${known.join(", ")}), got ${JSON.stringify(raw.catches)}`);
+  if (typeof raw.message !== "string" || raw.message === "")
+    problem("message", "must be a regular expression the check's message matches");
+  const alsoFails = raw.alsoFails ?? [];
+  if (!Array.isArray(alsoFails) || alsoFails.some((c) => !known.includes(c) || c === raw.catches)) {
+    problem("alsoFails", `must list other checks by id (${known.join(", ")})`);
+  }
+  if (raw.values !== undefined && !isMap(raw.values)) problem("values", "must be a map of values, like a values file");
+  if (raw.patch !== undefined && !existsSync(join(MUTATIONS, raw.patch)))
+    problem("patch", `names ${raw.patch}, which is not in ${MUTATIONS}`);
+  if (raw.values === undefined && raw.patch === undefined) problem("values", "or patch must break something");
+  return {
+    id,
+    description: raw.description,
+    env: raw.env,
+    catches: raw.catches,
+    message: new RegExp(raw.message),
+    alsoFails,
+    values: raw.values,
+    patch: raw.patch,
+  };
+}
+
+export function readCatalogue(dir = MUTATIONS): Mutation[] {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".yaml"))
+    .sort()
+    .map((name) => readMutation(join(dir, name)));
+}
+
+/** Checks a mutation is expected to fail. */
+export function affected(mutation: Mutation): string[] {
+  return [mutation.catches, ...mutation.alsoFails];
+}
+
+/** Leaf paths a values layer sets (valkey.valkeyConfig is a file of lines: layers append to it, never collide). */
+function leafPaths(values: Values, prefix = ""): string[] {
+  return Object.entries(values).flatMap(([key, value]) => {
+    const path = `${prefix}${key}`;
+    if (path === "valkey.valkeyConfig") return [];
+    return isMap(value) && Object.keys(value).length > 0 ? leafPaths(value, `${path}.`) : [path];
+  });
+}
+
+/** One install that carries one or more mutations which cannot disturb one another. */
+export interface Batch {
+  env: string;
+  mutations: Mutation[];
+}
+
+const DISRUPTIVE = new Set(CHECKS.filter((c) => c.disruptive).map((c) => c.id));
+
+/**
+ * Plans installs: mutations of one environment share an install when the checks they break
+ * are disjoint, their values set different keys, at most one of them patches the chart,
+ * and none breaks the install itself or a check that deletes pods (those go alone).
+ */
+export function planBatches(mutations: Mutation[]): Batch[] {
+  const batches: Batch[] = [];
+  const alone = (m: Mutation) => m.catches === INSTALL_CHECK || affected(m).some((c) => DISRUPTIVE.has(c));
+  for (const mutation of mutations) {
+    const fits = (batch: Batch) =>
+      batch.env === mutation.env &&
+      !alone(mutation) &&
+      batch.mutations.every((other) => {
+        if (alone(other)) return false;
+        if (affected(other).some((c) => affected(mutation).includes(c))) return false;
+        if (other.patch && mutation.patch) return false;
+        const paths = leafPaths(other.values ?? {});
+        return leafPaths(mutation.values ?? {}).every(
+          (p) => !paths.some((q) => p === q || p.startsWith(`${q}.`) || q.startsWith(`${p}.`)),
+        );
+      });
+    const batch = batches.find(fits);
+    if (batch) batch.mutations.push(mutation);
+    else batches.push({ env: mutation.env, mutations: [mutation] });
+  }
+  return batches;
+}
+
+/** The values layer of a batch: every mutation's values merged, valkeyConfig lines appended. */
+export function batchValues(batch: Batch): Values {
+  let merged: Values = {};
+  const config: string[] = [];
+  for (const mutation of batch.mutations) {
+    const values = structuredClone(mutation.values ?? {});
+    if (typeof values.valkey?.valkeyConfig === "string") {
+      config.push(values.valkey.valkeyConfig.trimEnd());
+      delete values.valkey.valkeyConfig;
+    }
+    merged = mergeValues(merged, values);
+  }
+  if (config.length > 0) merged = mergeValues(merged, { valkey: { valkeyConfig: `${config.join("\n")}\n` } });
+  return merged;
+}
+
+/**
+ * The chart and values a batch installs: a temporary copy of charts/valkey with the batch's
+ * patch applied (the committed chart is never edited), and its values layer as a file.
+ */
+export async function prepareBatch(batch: Batch): Promise<{ chartDir: string; valuesFile: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `mutation-${batch.env}-`));
+  const chartDir = join(dir, "valkey");
+  cpSync(WRAPPER_CHART, chartDir, {
+    recursive: true,
+    filter: (source) => !source.startsWith(join(WRAPPER_CHART, "charts")),
+  });
+  for (const mutation of batch.mutations) {
+    if (mutation.patch)
+      await runOrThrow("git", ["apply", "--verbose", join(MUTATIONS, mutation.patch)], { cwd: chartDir });
+  }
+  const valuesFile = join(dir, "mutation-values.yaml");
+  writeFileSync(valuesFile, `# ${batch.mutations.map((m) => m.id).join(", ")}\n${stringify(batchValues(batch))}`);
+  return { chartDir, valuesFile };
+}
