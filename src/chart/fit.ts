@@ -27,6 +27,8 @@ export function fitRules(): FitRules {
 /** What the harness changed to fit an environment onto the cluster: data, for the checks and the reports. */
 export interface FitRecord {
   images?: { valkey: string; exporter: string };
+  /** The chart's StorageClass got a name of the release's own (a StorageClass is cluster-wide). */
+  storageClassName?: { from: string; to: string };
   provisioner?: { from: string; to: string };
   /** Requests of every container were multiplied by this (limits as written). */
   requestScale?: number;
@@ -39,6 +41,11 @@ export interface FitRecord {
 export function describeFit(record: FitRecord): string[] {
   const lines: string[] = [];
   if (record.images) lines.push(`offline images ${record.images.valkey} and ${record.images.exporter}`);
+  if (record.storageClassName) {
+    lines.push(
+      `StorageClass ${record.storageClassName.from} named ${record.storageClassName.to} (cluster-wide; releases run side by side)`,
+    );
+  }
   if (record.provisioner) lines.push(`provisioner ${record.provisioner.from} served by ${record.provisioner.to}`);
   if (record.requestScale) lines.push(`resource requests x ${record.requestScale} (limits as written)`);
   if (record.volumeScale) lines.push(`volume sizes x ${record.volumeScale}`);
@@ -114,13 +121,20 @@ export interface Fit {
  * environment as it will be installed, extra layers included) and returns the smallest
  * values layer that fixes it, by the rules of fixtures/fit/rules.yaml.
  */
-export async function fitToCluster(cluster: Cluster, values: Values, source: string): Promise<Fit> {
+export async function fitToCluster(cluster: Cluster, values: Values, source: string, namespace: string): Promise<Fit> {
   const rules = fitRules();
   const record: FitRecord = {};
   let fit: Values = {};
+  if (values.storageClass?.create && values.storageClass.name) {
+    // Several releases of the chart run side by side on the test cluster; a StorageClass is
+    // cluster-wide, so each release's class gets a name of its own (and its claims use it).
+    const name = `${values.storageClass.name}-${namespace}`.slice(0, 63);
+    fit = mergeValues(fit, { storageClass: { name }, valkey: { replica: { persistence: { storageClass: name } } } });
+    record.storageClassName = { from: values.storageClass.name, to: name };
+  }
   const images = cluster.info.images;
   if (images) {
-    fit.valkey = offlineImageValues(images);
+    fit = mergeValues(fit, { valkey: offlineImageValues(images) });
     record.images = { valkey: images.valkey, exporter: images.exporter };
   }
 

@@ -388,7 +388,7 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     .map(readValuesFile)
     .reduce(mergeValues, environmentValues(options.env, chartDir));
 
-  const fit = await fitToCluster(cluster, installed, `values.${options.env}.yaml`);
+  const fit = await fitToCluster(cluster, installed, `values.${options.env}.yaml`, options.namespace);
   const dir = join(cacheDir(), "values");
   mkdirSync(dir, { recursive: true });
   const fitFile = join(dir, `${options.namespace}-${name}-fit.yaml`);
@@ -397,7 +397,9 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     `# The harness's fit of ${options.env} to the cluster (fixtures/fit/rules.yaml)\n${stringify(fit.values)}`,
   );
 
-  const secret = usersSecret(mergeValues(installed, fit.values));
+  // The platform's secret manager creates the Secret the environment declares, whatever a
+  // sabotaged or upgraded chart does with it.
+  const secret = usersSecret(environmentValues(options.env, declaredChartDir));
   const credentials = secret?.data ?? {};
   if (secret) {
     await cluster.kube.core.createNamespacedSecret({

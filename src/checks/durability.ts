@@ -84,7 +84,7 @@ export const primaryRestart: Check = {
 };
 
 /** How long a replica on a new volume may take to receive the dataset (a few MB, on one machine). */
-const RESYNC_BOUND_MS = 90_000;
+const RESYNC_BOUND_MS = 60_000;
 
 async function fullSyncs(context: CheckContext): Promise<number> {
   return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) =>

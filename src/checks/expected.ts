@@ -77,7 +77,7 @@ export function expectedOf(release: Release): Expected {
     minReplicasMaxLag: Number(replica.minReplicasMaxLag ?? 10),
     storageClass: {
       create: !!sc.create,
-      name: sc.name,
+      name: fit.storageClassName?.to ?? sc.name,
       provisioner: fit.provisioner?.to ?? sc.provisioner,
       parameters: { ...(sc.parameters ?? {}) },
       reclaimPolicy: sc.reclaimPolicy ?? "Delete",
@@ -87,7 +87,10 @@ export function expectedOf(release: Release): Expected {
     volume: {
       size: fit.volumeScale ? scaleBytes(replica.persistence.size, fit.volumeScale) : replica.persistence.size,
       accessModes: replica.persistence.accessModes ?? ["ReadWriteOnce"],
-      storageClassName: replica.persistence.storageClass,
+      storageClassName:
+        fit.storageClassName && replica.persistence.storageClass === fit.storageClassName.from
+          ? fit.storageClassName.to
+          : replica.persistence.storageClass,
     },
     resources: {
       [release.fullname]: fitted(valkey.resources, fit.requestScale),

@@ -45,7 +45,9 @@ export const replicationOfWrites: Check = {
   async run({ release, expected }) {
     const verdict: Verdict = new Verdict(this.id);
     const dataset = await withClient(await release.endpoint("primary"), release.clientCredentials, async (primary) => {
-      const written = await writeDataset(primary, `replication:${expected.env}`, 2_000);
+      const written = await writeDataset(primary, `replication:${expected.env}`, 2_000).catch((error: Error) =>
+        verdict.fail(`writing 2,000 keys through the primary Service was refused: ${error.message}`),
+      );
       const acknowledged = await primary.wait(expected.replicas, 5_000);
       verdict.equal(acknowledged, expected.replicas, "replicas acknowledging WAIT after the writes");
       return { ...written, offset: Number((await replicationInfo(primary)).master_repl_offset) };

@@ -25,7 +25,7 @@ async function orphansOf(kind: "container" | "network"): Promise<{ id: string; n
     "--filter",
     `label=${HARNESS_LABEL}=true`,
     "--format",
-    `{{.ID}} {{.Names}}{{.Name}} {{.Label "${OWNER_PID_LABEL}"}}`,
+    `{{.ID}} ${kind === "container" ? "{{.Names}}" : "{{.Name}}"} {{.Label "${OWNER_PID_LABEL}"}}`,
   ]);
   return listed
     .trim()

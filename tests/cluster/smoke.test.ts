@@ -133,7 +133,8 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
       "writer",
       { app: "writer" },
       {
-        ...(serverNode ? { nodeName: serverNode } : {}),
+        // A node selector, not nodeName: the scheduler must run for the claim (WaitForFirstConsumer) to bind.
+        ...(serverNode ? { nodeSelector: { "kubernetes.io/hostname": serverNode } } : {}),
         volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
       },
     );

@@ -57,7 +57,7 @@ async function runBatch(
   const batchStarted = performance.now();
   let release: Release | undefined;
   try {
-    let installStarted = performance.now();
+    const installStarted = performance.now();
     try {
       release = await releases.get(request);
       runs.push({
@@ -67,14 +67,14 @@ async function runBatch(
         seconds: (performance.now() - installStarted) / 1000,
       });
     } catch (error) {
-      runs.push({
-        check: INSTALL_CHECK,
-        failed: true,
-        message: error instanceof Error ? error.message : String(error),
-        seconds: (performance.now() - installStarted) / 1000,
-      });
+      const message = error instanceof Error ? error.message : String(error);
+      runs.push({ check: INSTALL_CHECK, failed: true, message, seconds: (performance.now() - installStarted) / 1000 });
+      // An install no mutation expected to fail: everything an engineer needs (pods, events, logs, values).
+      if (!batch.mutations.some((m) => m.catches === INSTALL_CHECK)) {
+        const cause = (error as { cause?: Error }).cause;
+        console.error(`${label} the install failed:\n${cause?.message ?? message}`);
+      }
     }
-    installStarted = performance.now();
     if (release) {
       const expected = expectedOf(release);
       const features = featuresOf(release.declared);
