@@ -15,7 +15,7 @@ export const PRIMARY_LOSS_OUTAGE_BOUND_SECONDS = 45;
 /** Acknowledged writes the writer must get through once pod 0 is back and its replicas re-attached. */
 const WRITES_AFTER_RETURN = 20;
 
-describe.skipIf(!!clusterUnavailable).each(environmentsOf("VALKEY_FAILOVER_ENVS"))(
+describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAILOVER_ENVS"))(
   "environment %s under failure",
   (env) => {
     test.override({ env });
@@ -31,153 +31,170 @@ describe.skipIf(!!clusterUnavailable).each(environmentsOf("VALKEY_FAILOVER_ENVS"
       );
     });
 
-    test("accepts writes while minReplicasToWrite replicas remain, refuses them with NOREPLICAS below that, and resumes when replicas return", async ({
-      release: r,
-    }) => {
-      const min = Number(r.declared.valkey.replica.minReplicasToWrite);
-      const primary = await r.endpoint("primary");
-      const write = (key: string) =>
-        withClient(primary, r.clientCredentials, (c) => c.set(key, "v")).then(
-          () => "OK",
-          (error: Error) => error.message,
-        );
-      await withClient(primary, r.clientCredentials, (c) => c.set("failover:readable", "yes"));
+    // Each scenario breaks a release of its own, so the scenarios run side by side.
+    describe("replica-loss", () => {
+      test.override({ install: { instance: "replica-loss" } });
+      test("accepts writes while minReplicasToWrite replicas remain, refuses them with NOREPLICAS below that, and resumes when replicas return", async ({
+        release: r,
+      }) => {
+        const min = Number(r.declared.valkey.replica.minReplicasToWrite);
+        const primary = await r.endpoint("primary");
+        const write = (key: string) =>
+          withClient(primary, r.clientCredentials, (c) => c.set(key, "v")).then(
+            () => "OK",
+            (error: Error) => error.message,
+          );
+        await withClient(primary, r.clientCredentials, (c) => c.set("failover:readable", "yes"));
 
-      // Keep exactly `min` replicas: still writable.
-      await r.scale(1 + min);
-      expect(await write("failover:with-min-replicas"), `writes with ${min} replica(s) left`).toBe("OK");
+        // Keep exactly `min` replicas: still writable.
+        await r.scale(1 + min);
+        expect(await write("failover:with-min-replicas"), `writes with ${min} replica(s) left`).toBe("OK");
 
-      // One fewer than `min`: refused, while reads go on.
-      const started = performance.now();
-      await r.scale(min);
-      const refused = await waitFor(
-        "the primary to refuse writes",
-        async () => {
-          const reply = await write("failover:below-min");
-          return reply.startsWith("NOREPLICAS") ? reply : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 250 },
-      );
-      expect(refused).toMatch(/^NOREPLICAS/);
-      expect(await withClient(primary, r.clientCredentials, (c) => c.get("failover:readable"))).toBe("yes");
-
-      // Replicas back: writes resume by themselves.
-      await r.scale(r.replicas + 1);
-      const resumed = await waitFor(
-        "writes to resume",
-        async () => ((await write("failover:resumed")) === "OK" ? performance.now() : undefined),
-        { timeoutMs: 60_000, intervalMs: 250 },
-      );
-      findings.replicaLoss = {
-        minReplicasToWrite: min,
-        refusedWith: refused.split(" ")[0],
-        secondsWithoutWrites: Number(((resumed - started) / 1000).toFixed(1)),
-      };
-    });
-
-    test(`loses no WAIT-confirmed write while the primary pod is deleted and returns, writes resume, and they stop for at most ${PRIMARY_LOSS_OUTAGE_BOUND_SECONDS} s`, async ({
-      cluster,
-      release: r,
-    }) => {
-      const min = Number(r.declared.valkey.replica.minReplicasToWrite);
-      const writer = new AcknowledgedWriter(await r.endpoint("primary"), r.clientCredentials, {
-        prefix: `acked:${env}`,
-        waitReplicas: Math.max(min, 1),
-        intervalMs: 50,
-        maxWrites: 20_000,
-        maxSeconds: 240,
-      }).start();
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      const podDeleted = writer.now();
-      await cluster.kube.core.deleteNamespacedPod({ namespace: r.namespace, name: r.podName(0) });
-      await r.scale(r.replicas + 1); // waits until pod 0 is back and Ready
-      const podBack = writer.now();
-      await withClient(await r.endpoint(0), r.clientCredentials, (primary) =>
-        waitFor(
-          "replicas to re-attach",
-          async () => Number((await replicationInfo(primary)).connected_slaves) === r.replicas,
-          {
-            timeoutMs: 60_000,
-            intervalMs: 500,
+        // One fewer than `min`: refused, while reads go on.
+        const started = performance.now();
+        await r.scale(min);
+        const refused = await waitFor(
+          "the primary to refuse writes",
+          async () => {
+            const reply = await write("failover:below-min");
+            return reply.startsWith("NOREPLICAS") ? reply : undefined;
           },
-        ),
-      );
-      const reattached = writer.now();
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      const report = await writer.stop();
+          { timeoutMs: 30_000, intervalMs: 250 },
+        );
+        expect(refused).toMatch(/^NOREPLICAS/);
+        expect(await withClient(primary, r.clientCredentials, (c) => c.get("failover:readable"))).toBe("yes");
 
-      const { confirmedLost, acknowledgedLost } = await withClient(
-        await r.endpoint("primary"),
-        r.clientCredentials,
-        async (c) => ({
-          confirmedLost: (await missingAcknowledged(c, report.records, true)).missing,
-          acknowledgedLost: (await missingAcknowledged(c, report.records, false)).missing,
-        }),
-      );
-      findings.primaryLoss = {
-        podDownSeconds: Number(((podBack - podDeleted) / 1000).toFixed(1)),
-        writeUnavailableSeconds: report.longestOutageSeconds,
-        attempted: report.attempted,
-        acknowledged: report.acknowledged,
-        confirmed: report.confirmed,
-        acknowledgedAfterReturn: acknowledgedAfter(report, reattached),
-        errors: report.errors,
-        lostAcknowledged: acknowledgedLost.length,
-        lostConfirmed: confirmedLost.length,
-      };
-      console.log(`[failover ${env}] primary loss: ${JSON.stringify(findings.primaryLoss)}`);
-      expect(
-        confirmedLost.map((r) => r.key),
-        "acknowledged writes that WAIT confirmed on a replica, now missing",
-      ).toEqual([]);
-      expect(
-        acknowledgedAfter(report, reattached),
-        "acknowledged writes after pod 0 returned and its replicas re-attached (writes resumed)",
-      ).toBeGreaterThanOrEqual(WRITES_AFTER_RETURN);
-      expect(report.longestOutageSeconds, "longest stretch without an acknowledged write, seconds").toBeLessThanOrEqual(
-        PRIMARY_LOSS_OUTAGE_BOUND_SECONDS,
-      );
+        // Replicas back: writes resume by themselves.
+        await r.scale(r.replicas + 1);
+        const resumed = await waitFor(
+          "writes to resume",
+          async () => ((await write("failover:resumed")) === "OK" ? performance.now() : undefined),
+          { timeoutMs: 60_000, intervalMs: 250 },
+        );
+        findings.replicaLoss = {
+          minReplicasToWrite: min,
+          refusedWith: refused.split(" ")[0],
+          secondsWithoutWrites: Number(((resumed - started) / 1000).toFixed(1)),
+        };
+      });
     });
 
-    test("keeps its data when the whole release is scaled to zero and back", async ({ release: r }) => {
-      const dataset = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
-        writeDataset(c, `restart:${env}`, 3_000),
-      );
-      const started = performance.now();
-      await r.scale(0);
-      await r.scale(r.replicas + 1);
-      findings.wholeRestart = { seconds: Number(((performance.now() - started) / 1000).toFixed(1)) };
-      for (let i = 0; i <= r.replicas; i++) {
-        await withClient(await r.endpoint(i), r.clientCredentials, async (c) => {
-          await waitFor(
-            `pod ${i} to hold the dataset`,
-            async () => (await readDataset(c, dataset)).checksum === dataset.checksum,
+    // Each scenario breaks a release of its own, so the scenarios run side by side.
+    describe("primary-loss", () => {
+      test.override({ install: { instance: "primary-loss" } });
+      test(`loses no WAIT-confirmed write while the primary pod is deleted and returns, writes resume, and they stop for at most ${PRIMARY_LOSS_OUTAGE_BOUND_SECONDS} s`, async ({
+        cluster,
+        release: r,
+      }) => {
+        const min = Number(r.declared.valkey.replica.minReplicasToWrite);
+        const writer = new AcknowledgedWriter(await r.endpoint("primary"), r.clientCredentials, {
+          prefix: `acked:${env}`,
+          waitReplicas: Math.max(min, 1),
+          intervalMs: 50,
+          maxWrites: 20_000,
+          maxSeconds: 240,
+        }).start();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        const podDeleted = writer.now();
+        await cluster.kube.core.deleteNamespacedPod({ namespace: r.namespace, name: r.podName(0) });
+        await r.scale(r.replicas + 1); // waits until pod 0 is back and Ready
+        const podBack = writer.now();
+        await withClient(await r.endpoint(0), r.clientCredentials, (primary) =>
+          waitFor(
+            "replicas to re-attach",
+            async () => Number((await replicationInfo(primary)).connected_slaves) === r.replicas,
             {
               timeoutMs: 60_000,
               intervalMs: 500,
             },
-          );
-        });
-      }
+          ),
+        );
+        const reattached = writer.now();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        const report = await writer.stop();
+
+        const { confirmedLost, acknowledgedLost } = await withClient(
+          await r.endpoint("primary"),
+          r.clientCredentials,
+          async (c) => ({
+            confirmedLost: (await missingAcknowledged(c, report.records, true)).missing,
+            acknowledgedLost: (await missingAcknowledged(c, report.records, false)).missing,
+          }),
+        );
+        findings.primaryLoss = {
+          podDownSeconds: Number(((podBack - podDeleted) / 1000).toFixed(1)),
+          writeUnavailableSeconds: report.longestOutageSeconds,
+          attempted: report.attempted,
+          acknowledged: report.acknowledged,
+          confirmed: report.confirmed,
+          acknowledgedAfterReturn: acknowledgedAfter(report, reattached),
+          errors: report.errors,
+          lostAcknowledged: acknowledgedLost.length,
+          lostConfirmed: confirmedLost.length,
+        };
+        console.log(`[failover ${env}] primary loss: ${JSON.stringify(findings.primaryLoss)}`);
+        expect(
+          confirmedLost.map((r) => r.key),
+          "acknowledged writes that WAIT confirmed on a replica, now missing",
+        ).toEqual([]);
+        expect(
+          acknowledgedAfter(report, reattached),
+          "acknowledged writes after pod 0 returned and its replicas re-attached (writes resumed)",
+        ).toBeGreaterThanOrEqual(WRITES_AFTER_RETURN);
+        expect(
+          report.longestOutageSeconds,
+          "longest stretch without an acknowledged write, seconds",
+        ).toBeLessThanOrEqual(PRIMARY_LOSS_OUTAGE_BOUND_SECONDS);
+      });
     });
 
-    test("keeps its volumes through helm uninstall, and a reinstall serves the old data", async ({
-      cluster,
-      release: r,
-    }) => {
-      const dataset = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
-        writeDataset(c, `reinstall:${env}`, 3_000),
-      );
-      await r.uninstall({ keepVolumes: true });
-      const claims = await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: r.namespace });
-      expect(claims.items.map((c) => c.metadata?.name).sort()).toEqual(
-        Array.from({ length: r.replicas + 1 }, (_, i) => `valkey-data-${r.podName(i)}`).sort(),
-      );
-      await r.reinstall();
-      await withClient(await r.endpoint(0), r.clientCredentials, async (c) => {
-        expect((await readDataset(c, dataset)).checksum, "dataset after the reinstall").toBe(dataset.checksum);
+    // Each scenario breaks a release of its own, so the scenarios run side by side.
+    describe("whole-restart", () => {
+      test.override({ install: { instance: "whole-restart" } });
+      test("keeps its data when the whole release is scaled to zero and back", async ({ release: r }) => {
+        const dataset = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
+          writeDataset(c, `restart:${env}`, 3_000),
+        );
+        const started = performance.now();
+        await r.scale(0);
+        await r.scale(r.replicas + 1);
+        findings.wholeRestart = { seconds: Number(((performance.now() - started) / 1000).toFixed(1)) };
+        for (let i = 0; i <= r.replicas; i++) {
+          await withClient(await r.endpoint(i), r.clientCredentials, async (c) => {
+            await waitFor(
+              `pod ${i} to hold the dataset`,
+              async () => (await readDataset(c, dataset)).checksum === dataset.checksum,
+              {
+                timeoutMs: 60_000,
+                intervalMs: 500,
+              },
+            );
+          });
+        }
       });
-      findings.reinstall = { volumesKept: claims.items.length, dataIntact: true };
+    });
+
+    // Each scenario breaks a release of its own, so the scenarios run side by side.
+    describe("reinstall", () => {
+      test.override({ install: { instance: "reinstall" } });
+      test("keeps its volumes through helm uninstall, and a reinstall serves the old data", async ({
+        cluster,
+        release: r,
+      }) => {
+        const dataset = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
+          writeDataset(c, `reinstall:${env}`, 3_000),
+        );
+        await r.uninstall({ keepVolumes: true });
+        const claims = await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: r.namespace });
+        expect(claims.items.map((c) => c.metadata?.name).sort()).toEqual(
+          Array.from({ length: r.replicas + 1 }, (_, i) => `valkey-data-${r.podName(i)}`).sort(),
+        );
+        await r.reinstall();
+        await withClient(await r.endpoint(0), r.clientCredentials, async (c) => {
+          expect((await readDataset(c, dataset)).checksum, "dataset after the reinstall").toBe(dataset.checksum);
+        });
+        findings.reinstall = { volumesKept: claims.items.length, dataIntact: true };
+      });
     });
   },
 );

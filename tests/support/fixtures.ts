@@ -17,8 +17,12 @@ export const clusterUnavailable: string | undefined =
 if (clusterUnavailable)
   console.warn(`SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable}`);
 
-/** What a suite asks to have installed: an environment, and optionally more (a mutated chart, extra values). */
-export type ReleaseRequest = Omit<InstallOptions, "namespace" | "log"> & { env: string };
+/**
+ * What a suite asks to have installed: an environment, and optionally more (a mutated chart,
+ * extra values). Requests that differ only in `instance` get releases of their own, so
+ * scenarios that disturb a release can run side by side.
+ */
+export type ReleaseRequest = Omit<InstallOptions, "namespace" | "log"> & { env: string; instance?: string };
 
 /**
  * The releases a test file installed, each in a namespace of its own, memoized by what was
@@ -41,15 +45,12 @@ export class Releases {
     const key = JSON.stringify(request);
     let entry = this.installs.get(key);
     if (!entry) {
-      const namespace = `${request.env}-${Math.random().toString(36).slice(2, 7)}`;
+      const namespace = `${request.env}-${request.instance ? `${request.instance}-` : ""}${Math.random().toString(36).slice(2, 7)}`;
       let failed = false;
+      const { instance: _, ...options } = request;
       const release = (async () => {
         await this.cluster.kube.createNamespace(namespace);
-        return installRelease(this.helm, this.cluster, {
-          ...request,
-          namespace,
-          log: (line) => console.log(line),
-        });
+        return installRelease(this.helm, this.cluster, { ...options, namespace, log: (line) => console.log(line) });
       })().catch((error: Error) => {
         if (failed) throw new Error(`${request.env} did not install: ${error.message.split("\n")[0]}`);
         failed = true;

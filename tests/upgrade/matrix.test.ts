@@ -117,7 +117,7 @@ describe.skipIf(!!clusterUnavailable || !!noCandidates)(`upgrades from upstream 
     console.log(`[upgrade] report: ${paths.markdown}\n${table}`);
   });
 
-  test.for(matrix)(
+  test.concurrent.for(matrix)(
     "$env: upgrade to $candidate keeps data, replication and metrics, runs the new chart, and rolls back",
     async ({ env, candidate }, { cluster, helm, onTestFailed }) => {
       const namespace = `upgrade-${env}-${candidate.replaceAll(".", "-")}`;
