@@ -15,7 +15,7 @@ const suite = (name: string, order: number, extra: Record<string, unknown> = {})
 
 export default defineConfig({
   test: {
-    reporters: ["default"],
+    reporters: ["default", "./tests/support/timing-reporter.ts"],
     projects: [
       { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
       { test: { name: "chart", include: ["tests/chart/**/*.test.ts"], testTimeout: 120_000 } },

@@ -42,6 +42,8 @@ export function run(command: string, args: readonly string[], options: RunOption
         code: code ?? (signal ? 128 : 1),
       }),
     );
+    // A program that exits without reading its input closes the pipe first: not an error.
+    child.stdin.on("error", () => {});
     child.stdin.end(options.input ?? "");
   });
 }

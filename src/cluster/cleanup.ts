@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { reportCleanupFailure } from "../cleanup-log.ts";
 import { run, runOrThrow } from "../process.ts";
 
 /** Every container, volume and network the harness creates carries these labels. */
@@ -55,10 +56,10 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
   for (const network of await orphansOf("network")) {
     const removed = await run("docker", ["network", "rm", network.id]);
     if (removed.code === 0) log(`[cleanup] removed network ${network.name} left by pid ${network.pid || "?"}`);
-    else console.error(`[cleanup] could not remove network ${network.name}: ${removed.stderr.trim()}`);
+    else reportCleanupFailure(`could not remove network ${network.name}: ${removed.stderr.trim()}`);
   }
   const volumes = await run("docker", ["volume", "prune", "-f", "--filter", `label=${HARNESS_LABEL}=true`]);
-  if (volumes.code !== 0) console.error(`[cleanup] could not prune labelled volumes: ${volumes.stderr.trim()}`);
+  if (volumes.code !== 0) reportCleanupFailure(`could not prune labelled volumes: ${volumes.stderr.trim()}`);
   else if (/Total reclaimed space: [1-9]/.test(volumes.stdout))
     log(`[cleanup] ${volumes.stdout.trim().split("\n").at(-1)}`);
 }
@@ -71,11 +72,12 @@ let handlersInstalled = false;
 function removeOwnedNow(): void {
   if (owned.size > 0) {
     const result = spawnSync("docker", ["rm", "-f", "-v", ...owned], { encoding: "utf8" });
-    if (result.status !== 0) console.error(`[cleanup] docker rm failed: ${result.stderr?.trim()}`);
+    if (result.status !== 0) reportCleanupFailure(`docker rm of the run's containers failed: ${result.stderr?.trim()}`);
   }
   if (ownedNetworks.size > 0) {
     const result = spawnSync("docker", ["network", "rm", ...ownedNetworks], { encoding: "utf8" });
-    if (result.status !== 0) console.error(`[cleanup] docker network rm failed: ${result.stderr?.trim()}`);
+    if (result.status !== 0)
+      reportCleanupFailure(`docker network rm of the run's networks failed: ${result.stderr?.trim()}`);
   }
   owned.clear();
   ownedNetworks.clear();

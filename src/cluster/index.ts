@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StartedK3sContainer } from "@testcontainers/k3s";
 import type { StartedTestContainer } from "testcontainers";
+import { reportCleanupFailure } from "../cleanup-log.ts";
 import { builtImages, ensureImages, type ImageSet } from "../images/index.ts";
 import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
 import { run } from "../process.ts";
@@ -87,6 +88,7 @@ export class StartedCluster {
         failures.push(`network ${this.info.network}: ${error instanceof Error ? error.message : error}`);
       }
     }
+    for (const failure of failures) reportCleanupFailure(failure);
     if (failures.length > 0) throw new Error(`could not remove the cluster completely:\n  ${failures.join("\n  ")}`);
   }
 }
@@ -149,8 +151,13 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       .start(),
   );
   const results = await Promise.allSettled([serverStart, ...agentStarts]);
+  // A node that failed to start is gone from `results`: find it by the network for its log.
+  const failedIds = results.some((r) => r.status === "rejected")
+    ? (await run("docker", ["ps", "-aq", "--filter", `network=${network}`])).stdout.trim().split("\n").filter(Boolean)
+    : [];
   const containers = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   for (const container of containers) ownContainer(container.getId());
+  for (const id of failedIds) ownContainer(id);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   const [server, ...agents] = containers as [StartedK3sContainer, ...StartedTestContainer[]];
   const info: ClusterInfo = {
@@ -179,7 +186,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     await waitForNodes(info, 1 + agentCount);
     info.startSeconds = (performance.now() - started) / 1000;
     log(`[cluster] ${1 + agentCount} node(s) Ready in ${info.startSeconds.toFixed(1)} s`);
-    if (images) {
+    // The offline node image carries the workload images and imports them before its node
+    // turns Ready; any other node image (rancher/k3s) gets them now.
+    if (images && image !== images.node) {
       const loadStarted = performance.now();
       await loadImagesIntoNodes(
         containers.map((c) => c.getId()),
@@ -190,10 +199,27 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       );
     }
   } catch (error) {
+    const ids = [...new Set([...containers.map((c) => c.getId()), ...failedIds])];
+    const logs = await Promise.all(ids.map(nodeLogTail));
     await cluster.stop().catch((stopError) => console.error(`[cluster] ${stopError.message}`));
-    throw error;
+    if (failedIds.length > 0) await run("docker", ["rm", "-f", "-v", ...failedIds]);
+    for (const id of failedIds) disownContainer(id);
+    throw new Error(`${error instanceof Error ? error.message : error}\n${logs.join("\n")}`, { cause: error });
   }
   return cluster;
+}
+
+/** The last lines a node container printed, and of its component logs: what an engineer needs when a start fails. */
+async function nodeLogTail(containerId: string): Promise<string> {
+  const printed = await run("docker", ["logs", "--tail", "15", containerId]);
+  const components = await run("docker", [
+    "exec",
+    containerId,
+    "sh",
+    "-c",
+    'for f in /var/log/kube-node/*.log; do echo "--- $f"; tail -n 8 "$f"; done',
+  ]);
+  return `--- node container ${containerId.slice(0, 12)}\n${(printed.stdout + printed.stderr).trim()}\n${components.code === 0 ? components.stdout.trim() : ""}`;
 }
 
 /** Waits until the cluster lists `count` nodes, all Ready. */

@@ -17,6 +17,8 @@ export interface ImageSet {
   exporter: string;
   /** busybox image for test pods and local-path's helper pods. */
   helper: string;
+  /** Prometheus server and promtool (loaded into the server node when a suite deploys Prometheus). */
+  prometheus: string;
   versions: Record<string, string>;
 }
 
@@ -45,7 +47,7 @@ export async function builtImages(): Promise<ImageSet | undefined> {
   const manifest = join(imagesDir(), "manifest.json");
   if (!existsSync(manifest)) return undefined;
   const set = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
-  for (const image of [set.node, set.valkey, set.exporter, set.helper]) {
+  for (const image of [set.node, set.valkey, set.exporter, set.helper, set.prometheus]) {
     if (!(await dockerHasImage(image))) return undefined;
   }
   return set;

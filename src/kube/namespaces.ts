@@ -1,3 +1,4 @@
+import { reportCleanupFailure } from "../cleanup-log.ts";
 import type { Kube } from "./index.ts";
 import { statusCode } from "./index.ts";
 
@@ -43,6 +44,7 @@ export class SharedNamespaces {
     const failed = results.flatMap((r, i) =>
       r.status === "rejected" ? [`${names[i]}: ${r.reason?.message ?? r.reason}`] : [],
     );
+    for (const failure of failed) reportCleanupFailure(`shared namespace ${failure}`);
     if (failed.length > 0) throw new Error(`could not delete shared namespaces: ${failed.join("; ")}`);
   }
 }

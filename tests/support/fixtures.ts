@@ -1,6 +1,7 @@
 import { test as base, inject } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
 import { type InstallOptions, installRelease, type Release } from "../../src/chart/release.ts";
+import { reportCleanupFailure } from "../../src/cleanup-log.ts";
 import { Cluster, type ClusterInfo } from "../../src/cluster/index.ts";
 import { SharedNamespaces } from "../../src/kube/namespaces.ts";
 
@@ -90,7 +91,7 @@ export class Releases {
       [...this.installs.keys()].map((key) => this.uninstall(JSON.parse(key) as ReleaseRequest)),
     );
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    for (const failure of failures) console.error(`[cleanup] ${failure.reason?.message ?? failure.reason}`);
+    for (const failure of failures) reportCleanupFailure(String(failure.reason?.message ?? failure.reason));
     if (failures.length > 0) throw failures[0]?.reason;
   }
 }
