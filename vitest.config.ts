@@ -1,14 +1,13 @@
 import { defineConfig } from "vitest/config";
 
 const integration = {
-  // One cluster serves every integration project of a run; their files run one after another.
+  // One cluster serves every integration project of a run.
   globalSetup: ["tests/support/cluster.global.ts"],
-  fileParallelism: false,
   testTimeout: 600_000,
   hookTimeout: 900_000,
 };
 
-/** An integration project; `order` runs the projects one after another (groupOrder). */
+/** An integration project; projects of one `order` run side by side, orders one after another (groupOrder). */
 const suite = (name: string, order: number, extra: Record<string, unknown> = {}) => ({
   test: { name, include: [`tests/${name}/**/*.test.ts`], ...integration, sequence: { groupOrder: order }, ...extra },
 });
