@@ -27,6 +27,8 @@ export default defineConfig({
       suite("mutations", 1, { maxConcurrency: 4 }),
       suite("failover", 1),
       suite("upgrade", 1),
+      // Crashes agent nodes, which takes every pod on them: alone, after the others.
+      suite("node-crash", 2),
       // Restarts the server node, which no other suite may see: alone, after the others.
       suite("node-restart", 3),
       // Opt-in (npm run bench): alone, so nothing else competes for the 2 cores it measures.

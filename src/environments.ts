@@ -22,3 +22,13 @@ export function environmentValuesFile(env: string, chartDir = WRAPPER_CHART): st
   }
   return file;
 }
+
+/** Persistence profiles (fixtures/persistence/<name>.yaml): values layers with a durability promise. */
+export const PERSISTENCE_PROFILES = fileURLToPath(new URL("../fixtures/persistence/", import.meta.url));
+
+export function persistenceProfiles(): string[] {
+  return readdirSync(PERSISTENCE_PROFILES)
+    .map((name) => /^(.+)\.yaml$/.exec(name)?.[1])
+    .filter((name): name is string => !!name)
+    .sort();
+}

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { environments } from "./environments.ts";
+import { environments, persistenceProfiles } from "./environments.ts";
 
 /**
  * Every VALKEY_* environment variable the harness reads, parsed and validated here and
@@ -61,6 +61,18 @@ function environmentList(raw: string): string[] {
   if (unknown.length > 0) {
     throw new Invalid(
       `unknown environment(s) ${unknown.join(", ")}; known: ${known.join(", ")} (charts/valkey/values.<env>.yaml)`,
+    );
+  }
+  return wanted;
+}
+
+function profileList(raw: string): string[] {
+  const wanted = list(raw);
+  const known = persistenceProfiles();
+  const unknown = wanted.filter((p) => !known.includes(p));
+  if (unknown.length > 0) {
+    throw new Invalid(
+      `unknown persistence profile(s) ${unknown.join(", ")}; known: ${known.join(", ")} (fixtures/persistence/)`,
     );
   }
   return wanted;
@@ -162,6 +174,20 @@ const SPECS = {
     description: "Environments the failover and durability suites break",
     parse: environmentList,
     fallback: () => ["dev-01"],
+  }),
+  VALKEY_DURABILITY_PROFILES: spec({
+    accepts: "comma-separated persistence profiles (fixtures/persistence/)",
+    default: "all of them",
+    description: "Profiles the crash scenarios of the failover suite run against",
+    parse: profileList,
+    fallback: () => persistenceProfiles(),
+  }),
+  VALKEY_NODE_CRASH_PROFILES: spec({
+    accepts: "comma-separated persistence profiles",
+    default: "aof-everysec (the wrapper's default)",
+    description: "Profiles the node-crash scenarios run against (each crash runs alone)",
+    parse: profileList,
+    fallback: () => ["aof-everysec"],
   }),
   VALKEY_UPGRADE_ENVS: spec({
     accepts: "comma-separated environments",

@@ -87,6 +87,22 @@ export interface Features {
   requiredAntiAffinity: boolean;
   /** The chart creates its own StorageClass. */
   storageClass: boolean;
+  /** The server configuration turns the append-only file on. */
+  appendOnly: boolean;
+  /** The environment adds server configuration (valkey.valkeyConfig). */
+  serverConfig: boolean;
+}
+
+/** valkey.valkeyConfig as directive -> value ("save 60 1000" -> save: "60 1000"); later lines win, as in Valkey. */
+export function serverConfigOf(values: Values): Record<string, string> {
+  const config: Record<string, string> = {};
+  for (const line of String(values.valkey?.valkeyConfig ?? "").split("\n")) {
+    const trimmed = line.trim();
+    if (!trimmed || trimmed.startsWith("#")) continue;
+    const [directive, ...rest] = trimmed.split(/\s+/);
+    config[(directive as string).toLowerCase()] = rest.join(" ").replace(/^"(.*)"$/, "$1");
+  }
+  return config;
 }
 
 export type Feature = keyof Features;
@@ -99,6 +115,8 @@ export function featuresOf(values: Values): Features {
     metrics: !!values.valkey?.metrics?.enabled,
     requiredAntiAffinity: !!values.valkey?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
     storageClass: !!values.storageClass?.create,
+    appendOnly: serverConfigOf(values).appendonly === "yes",
+    serverConfig: Object.keys(serverConfigOf(values)).length > 0,
   };
 }
 

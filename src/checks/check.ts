@@ -28,6 +28,8 @@ export interface Check {
   notApplicable?: (features: Features) => string | undefined;
   /** Deletes pods or volumes: runs after the checks that only read. */
   disruptive?: boolean;
+  /** A capability of the cluster the check needs (a cluster without it skips the check, saying why). */
+  requires?: "nodeControl";
   run: (context: CheckContext) => Promise<void>;
 }
 

@@ -1,5 +1,7 @@
+import { killValkeyProcess, waitForValkeyRestart } from "../durability/crash.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { parseInfo, readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
+import { AcknowledgedWriter, missingAcknowledged } from "../valkey/writer.ts";
 import { type Check, type CheckContext, Verdict } from "./check.ts";
 
 async function attachedReplicas(context: CheckContext): Promise<number> {
@@ -171,6 +173,52 @@ export const replicaResync: Check = {
     verdict.that(
       syncsAfter > syncsBefore,
       `the primary's sync_full stayed at ${syncsBefore}: pod ${last} did not receive a full resync (it kept data of its own)`,
+    );
+  },
+};
+
+export const processCrash: Check = {
+  id: "durability.process-crash",
+  promise:
+    "loses no acknowledged write when the primary's process is killed (SIGKILL, no shutdown save): the append-only file the environment turns on keeps them",
+  notApplicable: (features) =>
+    features.appendOnly
+      ? undefined
+      : "the environment does not turn the append-only file on: a crash loses the writes since the last RDB save (README, Durability)",
+  disruptive: true,
+  requires: "nodeControl",
+  async run(context) {
+    const verdict: Verdict = new Verdict(this.id);
+    const { release, cluster, expected } = context;
+    await waitForAllAttached(context, verdict, "before the crash");
+    const writer = new AcknowledgedWriter(await release.endpoint("primary"), release.clientCredentials, {
+      prefix: `process-crash:${expected.env}`,
+      waitReplicas: Math.max(expected.minReplicasToWrite, 1),
+      waitTimeoutMs: 500,
+      intervalMs: 20,
+      maxWrites: 20_000,
+      maxSeconds: 300,
+    }).start();
+    let report: Awaited<ReturnType<typeof writer.stop>>;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const restarts = await killValkeyProcess(cluster, release, 0);
+      await waitForValkeyRestart(cluster, release, 0, restarts);
+      await waitForAllAttached(context, verdict, "after the primary's restart");
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    } finally {
+      report = await writer.stop();
+    }
+    const { promised, missing } = await withClient(await release.endpoint(0), release.clientCredentials, (c) =>
+      missingAcknowledged(c, report.records, false),
+    );
+    verdict.that(report.acknowledged > 0, "the writer got no write acknowledged at all");
+    verdict.that(
+      missing.length === 0,
+      `${missing.length} of ${promised} acknowledged writes lost when pod 0's process was killed (${missing.filter((r) => r.replicas > 0).length} of them confirmed by WAIT on a replica), e.g. ${missing
+        .slice(0, 3)
+        .map((r) => r.key)
+        .join(", ")}`,
     );
   },
 };

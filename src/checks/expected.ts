@@ -1,6 +1,6 @@
 import { scaleBytes, scaleResourceList } from "../chart/quantity.ts";
 import type { Release } from "../chart/release.ts";
-import type { Values } from "../chart/values.ts";
+import { serverConfigOf, type Values } from "../chart/values.ts";
 
 export interface Resources {
   limits?: Record<string, string | number>;
@@ -43,6 +43,8 @@ export interface Expected {
     metricsNamespaces: string[];
   };
   podDisruptionBudget: { enabled: boolean; maxUnavailable: number | string };
+  /** Server settings the environment's valkeyConfig declares, directive -> value. */
+  serverConfig: Record<string, string>;
 }
 
 function fitted(resources: Values | undefined, scale: number | undefined): Resources {
@@ -115,5 +117,6 @@ export function expectedOf(release: Release): Expected {
       enabled: !!values.podDisruptionBudget?.enabled,
       maxUnavailable: values.podDisruptionBudget?.maxUnavailable ?? 1,
     },
+    serverConfig: serverConfigOf(values),
   };
 }

@@ -1,9 +1,9 @@
 import { authentication, networkPolicy } from "./access.ts";
 import type { Check } from "./check.ts";
-import { primaryRestart, replicaResync } from "./durability.ts";
+import { primaryRestart, processCrash, replicaResync } from "./durability.ts";
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
-import { replicationOfWrites, replicationTopology, writeSafetyConfig } from "./replication.ts";
+import { replicationOfWrites, replicationTopology, serverSettings, writeSafetyConfig } from "./replication.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
 
 export { type Check, type CheckContext, CheckFailure, Verdict } from "./check.ts";
@@ -19,6 +19,7 @@ export const CHECKS: readonly Check[] = [
   replicationTopology,
   replicationOfWrites,
   writeSafetyConfig,
+  serverSettings,
   storageClass,
   volumeClaims,
   exporters,
@@ -30,6 +31,7 @@ export const CHECKS: readonly Check[] = [
   networkPolicy,
   primaryRestart,
   replicaResync,
+  processCrash,
 ];
 
 export function checkById(id: string): Check {

@@ -100,3 +100,21 @@ export const writeSafetyConfig: Check = {
     }
   },
 };
+
+export const serverSettings: Check = {
+  id: "config.server-settings",
+  promise:
+    "runs every pod with the server settings the environment's valkeyConfig declares (persistence among them), read back with CONFIG GET",
+  notApplicable: (features) => (features.serverConfig ? undefined : "the environment declares no server configuration"),
+  async run({ release, expected }) {
+    const verdict: Verdict = new Verdict(this.id);
+    for (let i = 0; i < expected.pods; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (client) => {
+        for (const [directive, value] of Object.entries(expected.serverConfig)) {
+          const [, found] = (await client.config("GET", directive)) as [string, string];
+          verdict.equal(found, value, `${directive} on pod ${i} (valkeyConfig says "${directive} ${value}")`);
+        }
+      });
+    }
+  },
+};

@@ -86,11 +86,10 @@ export function affected(mutation: Mutation): string[] {
   return [mutation.catches, ...mutation.alsoFails];
 }
 
-/** Leaf paths a values layer sets (valkey.valkeyConfig is a file of lines: layers append to it, never collide). */
+/** Leaf paths a values layer sets (two mutations setting the same path cannot share an install). */
 function leafPaths(values: Values, prefix = ""): string[] {
   return Object.entries(values).flatMap(([key, value]) => {
     const path = `${prefix}${key}`;
-    if (path === "valkey.valkeyConfig") return [];
     return isMap(value) && Object.keys(value).length > 0 ? leafPaths(value, `${path}.`) : [path];
   });
 }
@@ -131,20 +130,9 @@ export function planBatches(mutations: Mutation[]): Batch[] {
   return batches;
 }
 
-/** The values layer of a batch: every mutation's values merged, valkeyConfig lines appended. */
+/** The values layer of a batch: every mutation's values merged (they set different keys). */
 export function batchValues(batch: Batch): Values {
-  let merged: Values = {};
-  const config: string[] = [];
-  for (const mutation of batch.mutations) {
-    const values = structuredClone(mutation.values ?? {});
-    if (typeof values.valkey?.valkeyConfig === "string") {
-      config.push(values.valkey.valkeyConfig.trimEnd());
-      delete values.valkey.valkeyConfig;
-    }
-    merged = mergeValues(merged, values);
-  }
-  if (config.length > 0) merged = mergeValues(merged, { valkey: { valkeyConfig: `${config.join("\n")}\n` } });
-  return merged;
+  return batch.mutations.reduce((merged, mutation) => mergeValues(merged, mutation.values ?? {}), {} as Values);
 }
 
 /**

@@ -47,6 +47,8 @@ export interface WriterReport {
   errors: Record<string, number>;
   /** ms the writer ran. */
   durationMs: number;
+  /** Epoch ms when the writer started: records' `at` and `answeredAt` count from here. */
+  startedAtEpochMs: number;
   /**
    * Longest stretch without an acknowledged write, in seconds, counting from the start and
    * up to the stop: writes that never resume show up as a trailing gap.
@@ -68,6 +70,7 @@ export class AcknowledgedWriter {
   private stopped = false;
   private running?: Promise<void>;
   private started = 0;
+  private startedAtEpochMs = 0;
   private finished = 0;
 
   constructor(endpoint: Endpoint, credentials: Credentials, options: WriterOptions) {
@@ -78,6 +81,7 @@ export class AcknowledgedWriter {
 
   start(): this {
     this.started = performance.now();
+    this.startedAtEpochMs = Date.now();
     this.running = this.loop();
     return this;
   }
@@ -129,11 +133,11 @@ export class AcknowledgedWriter {
   async stop(): Promise<WriterReport> {
     this.stopped = true;
     await this.running;
-    return summarize(this.records, this.finished);
+    return summarize(this.records, this.finished, this.startedAtEpochMs);
   }
 }
 
-export function summarize(records: WriteRecord[], durationMs: number): WriterReport {
+export function summarize(records: WriteRecord[], durationMs: number, startedAtEpochMs = 0): WriterReport {
   const errors: Record<string, number> = {};
   let longest = 0;
   let lastSuccess = 0;
@@ -155,6 +159,7 @@ export function summarize(records: WriteRecord[], durationMs: number): WriterRep
     unsent: count("unsent"),
     errors,
     durationMs: Math.round(durationMs),
+    startedAtEpochMs,
     longestOutageSeconds: Number((longest / 1000).toFixed(2)),
     records,
   };

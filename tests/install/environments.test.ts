@@ -19,7 +19,10 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENV
         test.skip(`${check.promise} (not applicable: ${reason})`, () => {});
         continue;
       }
-      test(check.promise, async ({ release, cluster, namespaces }) => {
+      test(check.promise, async ({ release, cluster, namespaces, skip }) => {
+        if (check.requires && !cluster[check.requires]) {
+          skip(`needs ${check.requires}, which a cluster the harness did not start does not offer`);
+        }
         await check.run({
           release,
           cluster,

@@ -80,7 +80,12 @@ async function runBatch(
       const features = featuresOf(release.declared);
       const named = new Set(batch.mutations.flatMap(affected));
       // Every check that only reads, and those that delete pods when a mutation of the batch names them.
-      const bearing = CHECKS.filter((c) => !c.notApplicable?.(features) && (!c.disruptive || named.has(c.id)));
+      const bearing = CHECKS.filter(
+        (c) =>
+          !c.notApplicable?.(features) &&
+          (!c.disruptive || named.has(c.id)) &&
+          (!c.requires || context.cluster[c.requires] !== undefined),
+      );
       for (const check of bearing) {
         const checkStarted = performance.now();
         try {

@@ -13,8 +13,15 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** The shared cluster, or why there is none (suites then skip, or fail under CI=true). */
     cluster: ClusterInfo | { unavailable: string };
+    /** Identifies this run: reports that several projects add to are merged by it. */
+    runId: string;
   }
 }
+
+/** One id for the whole run, shared like the cluster (each project evaluates this module anew). */
+const shared = globalThis as typeof globalThis & { valkeyHarnessRunId?: string };
+shared.valkeyHarnessRunId ??= new Date().toISOString();
+const runId = shared.valkeyHarnessRunId;
 
 /**
  * The cluster every integration project of this run shares. Vitest runs a project's
@@ -59,6 +66,7 @@ async function acquire(): Promise<SharedCluster> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const shared = await acquire();
   project.provide("cluster", await shared.info);
+  project.provide("runId", runId);
   return async () => {
     shared.users--;
     if (shared.users === 0) {

@@ -3,15 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { CHECKS } from "../../src/checks/index.ts";
-import {
-  affected,
-  batchValues,
-  type Mutation,
-  planBatches,
-  prepareBatch,
-  readCatalogue,
-  readMutation,
-} from "../../src/mutations/catalogue.ts";
+import { affected, planBatches, prepareBatch, readCatalogue, readMutation } from "../../src/mutations/catalogue.ts";
 import { run } from "../../src/process.ts";
 
 const catalogue = readCatalogue();
@@ -49,18 +41,6 @@ describe("the mutation catalogue", () => {
       expect(batch.mutations.filter((m) => m.patch).length).toBeLessThanOrEqual(1);
       if (batch.mutations.some((m) => m.catches === "install")) expect(batch.mutations).toHaveLength(1);
     }
-  });
-
-  test("appends the valkeyConfig lines of mutations sharing an install", () => {
-    const [a, b] = catalogue as [Mutation, Mutation, ...Mutation[]];
-    const values = batchValues({
-      env: "dev-01",
-      mutations: [
-        { ...a, values: { valkey: { valkeyConfig: 'save ""\n' } } },
-        { ...b, values: { valkey: { valkeyConfig: "maxmemory 1mb\n", replica: { replicas: 1 } } } },
-      ],
-    });
-    expect(values).toEqual({ valkey: { valkeyConfig: 'save ""\nmaxmemory 1mb\n', replica: { replicas: 1 } } });
   });
 
   test("every patch applies to the committed chart", async () => {

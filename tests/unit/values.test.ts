@@ -5,7 +5,8 @@ import { describe, expect, test } from "vitest";
 import { renderReadme } from "../../src/chart/docs.ts";
 import { fitRules } from "../../src/chart/fit.ts";
 import { sameQuantity, scaleBytes, scaleCpu } from "../../src/chart/quantity.ts";
-import { environmentValues, mergeValues, readValuesFile } from "../../src/chart/values.ts";
+import { environmentValues, mergeValues, readValuesFile, serverConfigOf } from "../../src/chart/values.ts";
+import { readProfile } from "../../src/durability/profiles.ts";
 import { environments, WRAPPER_CHART } from "../../src/environments.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "values-unit-"));
@@ -80,5 +81,12 @@ describe("chart README", () => {
   test("its values table matches values.yaml (run `npm run chart:readme` after changing values)", () => {
     const readme = readFileSync(join(WRAPPER_CHART, "README.md"), "utf8");
     expect(renderReadme(readme)).toBe(readme);
+  });
+});
+
+describe("the wrapper's default persistence", () => {
+  test("is the aof-everysec profile's, whose promise the README and the durability suite state", () => {
+    const wrapper = serverConfigOf(readValuesFile(join(WRAPPER_CHART, "values.yaml")));
+    expect(wrapper).toEqual(serverConfigOf(readProfile("aof-everysec").values));
   });
 });
