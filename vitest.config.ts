@@ -25,14 +25,15 @@ export default defineConfig({
       suite("install", 1),
       // Mutation batches install side by side, four at a time.
       suite("mutations", 1, { maxConcurrency: 4 }),
-      suite("failover", 1),
       suite("upgrade", 1),
-      // Crashes agent nodes, which takes every pod on them: alone, after the others.
-      suite("node-crash", 2),
-      // Restarts the server node, which no other suite may see: alone, after the others.
-      suite("node-restart", 3),
+      // Measures how long writes stop and what crashes lose: after the busy first group.
+      suite("failover", 2),
+      // Crashes agent nodes, which takes every pod on them: alone.
+      suite("node-crash", 3),
+      // Restarts the server node, which no other suite may see: alone, last.
+      suite("node-restart", 4),
       // Opt-in (npm run bench): alone, so nothing else competes for the 2 cores it measures.
-      suite("bench", 4),
+      suite("bench", 5),
     ],
   },
 });

@@ -242,6 +242,13 @@ const SPECS = {
     parse: existingFile,
     fallback: () => undefined as string | undefined,
   }),
+  VALKEY_PROMETHEUS_IMAGE: spec({
+    accepts: "a Prometheus 3 image, e.g. prom/prometheus:v3.16.0 on a connected machine",
+    default: "the offline Prometheus image",
+    description: "Prometheus the monitoring checks deploy",
+    parse: nonEmpty,
+    fallback: () => undefined as string | undefined,
+  }),
   VALKEY_HELPER_IMAGE: spec({
     accepts: "an image with busybox",
     default: "the offline busybox image, busybox:1.36 on existing clusters",

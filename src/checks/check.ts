@@ -3,6 +3,7 @@ import type { Release } from "../chart/release.ts";
 import type { Features } from "../chart/values.ts";
 import type { Cluster } from "../cluster/index.ts";
 import type { SharedNamespaces } from "../kube/namespaces.ts";
+import type { Monitoring } from "../prometheus/monitoring.ts";
 import type { Expected } from "./expected.ts";
 
 /** What a check runs with. */
@@ -13,6 +14,8 @@ export interface CheckContext {
   expected: Expected;
   /** Namespaces several checks may share (monitoring, allowed client namespaces), removed when the run ends. */
   namespaces: SharedNamespaces;
+  /** Real Prometheus instances the monitoring checks share. */
+  monitoring: Monitoring;
   log: (line: string) => void;
 }
 
@@ -28,8 +31,11 @@ export interface Check {
   notApplicable?: (features: Features) => string | undefined;
   /** Deletes pods or volumes: runs after the checks that only read. */
   disruptive?: boolean;
-  /** A capability of the cluster the check needs (a cluster without it skips the check, saying why). */
-  requires?: "nodeControl";
+  /**
+   * What the check needs beyond the API: node control (the harness's own cluster), or a
+   * Prometheus image to deploy. Without it the check skips, saying why.
+   */
+  requires?: "nodeControl" | "prometheus";
   run: (context: CheckContext) => Promise<void>;
 }
 
@@ -64,4 +70,18 @@ export class Verdict {
   equal<T>(found: unknown, expected: T, what: string): asserts found is T {
     if (!isDeepStrictEqual(found, expected)) this.fail(`${what}: expected ${show(expected)}, found ${show(found)}`);
   }
+}
+
+/** Why a check cannot run here, or undefined when it can. */
+export function unmetRequirement(
+  check: Check,
+  context: Pick<CheckContext, "cluster" | "monitoring">,
+): string | undefined {
+  if (check.requires === "nodeControl" && !context.cluster.nodeControl) {
+    return "needs node control, which a cluster the harness did not start does not offer";
+  }
+  if (check.requires === "prometheus" && !context.monitoring.available) {
+    return "needs a Prometheus image: build the offline images (npm run images) or set VALKEY_PROMETHEUS_IMAGE";
+  }
+  return undefined;
 }

@@ -3,10 +3,11 @@ import type { Check } from "./check.ts";
 import { primaryRestart, processCrash, replicaResync } from "./durability.ts";
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
+import { discovery, scrapeOnlyFromAdmitted, series } from "./prometheus.ts";
 import { replicationOfWrites, replicationTopology, serverSettings, writeSafetyConfig } from "./replication.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
 
-export { type Check, type CheckContext, CheckFailure, Verdict } from "./check.ts";
+export { type Check, type CheckContext, CheckFailure, unmetRequirement, Verdict } from "./check.ts";
 export { type Expected, expectedOf } from "./expected.ts";
 
 /**
@@ -24,6 +25,9 @@ export const CHECKS: readonly Check[] = [
   volumeClaims,
   exporters,
   scrapeAnnotations,
+  discovery,
+  series,
+  scrapeOnlyFromAdmitted,
   containerResources,
   podSpread,
   disruptionBudget,

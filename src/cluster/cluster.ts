@@ -34,7 +34,8 @@ export interface NodeControl {
 
 /** Putting local images into the nodes without a registry. */
 export interface ImageLoading {
-  load(images: readonly string[]): Promise<void>;
+  /** Loads images into every node, or only into the named ones. */
+  load(images: readonly string[], nodeNames?: readonly string[]): Promise<void>;
 }
 
 /**
@@ -60,9 +61,9 @@ export class Cluster {
       this.hostAccess = new PublishedNodePorts(this);
       this.nodeControl = new ContainerNodes(this, nodes);
       this.imageLoading = {
-        load: (images) =>
+        load: (images, nodeNames) =>
           loadImagesIntoNodes(
-            nodes.map((n) => n.containerId),
+            nodes.filter((n) => !nodeNames || nodeNames.includes(n.name)).map((n) => n.containerId),
             images,
           ),
       };

@@ -92,7 +92,10 @@ async function persistenceNow(context: ScenarioContext): Promise<PersistenceAtCr
 }
 
 /** Every pod Ready, every replica attached to pod 0 with its link up. */
-export async function converge(context: ScenarioContext, timeoutMs = 240_000): Promise<void> {
+export async function converge(
+  context: Pick<ScenarioContext, "release" | "cluster" | "log">,
+  timeoutMs = 240_000,
+): Promise<void> {
   const { release } = context;
   await release.waitReady(timeoutMs);
   await waitFor(
@@ -149,6 +152,8 @@ async function withLedger(
 ): Promise<ScenarioResult> {
   const { release, profile } = context;
   const min = Number(release.declared.valkey.replica.minReplicasToWrite ?? 0);
+  // A release can be Ready before its replicas finished their first sync: start from a converged one.
+  await converge(context);
   const writer = new AcknowledgedWriter(await release.endpoint("primary"), release.clientCredentials, {
     prefix: `${scenario}:${profile.name}`,
     waitReplicas: Math.max(min, 1),

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect } from "vitest";
 import { environmentsOf } from "../../src/chart/values.ts";
+import { converge } from "../../src/durability/scenarios.ts";
 import { waitFor } from "../../src/kube/index.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
 import { readDataset, replicationInfo, withClient, writeDataset } from "../../src/valkey/index.ts";
@@ -87,6 +88,8 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
         release: r,
       }) => {
         const min = Number(r.declared.valkey.replica.minReplicasToWrite);
+        // A release can be Ready before its replicas finished their first sync: start from a converged one.
+        await converge({ cluster, release: r, log: console.log });
         const writer = new AcknowledgedWriter(await r.endpoint("primary"), r.clientCredentials, {
           prefix: `acked:${env}`,
           waitReplicas: Math.max(min, 1),

@@ -1,6 +1,6 @@
 import { describe } from "vitest";
 import { environmentsOf, environmentValues, featuresOf } from "../../src/chart/values.ts";
-import { CHECKS, expectedOf } from "../../src/checks/index.ts";
+import { CHECKS, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
@@ -19,14 +19,14 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENV
         test.skip(`${check.promise} (not applicable: ${reason})`, () => {});
         continue;
       }
-      test(check.promise, async ({ release, cluster, namespaces, skip }) => {
-        if (check.requires && !cluster[check.requires]) {
-          skip(`needs ${check.requires}, which a cluster the harness did not start does not offer`);
-        }
+      test(check.promise, async ({ release, cluster, namespaces, monitoring, skip }) => {
+        const unmet = unmetRequirement(check, { cluster, monitoring });
+        if (unmet) return skip(unmet);
         await check.run({
           release,
           cluster,
           namespaces,
+          monitoring,
           expected: expectedOf(release),
           log: (line) => console.log(line),
         });

@@ -1,7 +1,7 @@
 import { afterAll, describe } from "vitest";
 import type { Release } from "../../src/chart/release.ts";
 import { featuresOf } from "../../src/chart/values.ts";
-import { CHECKS, expectedOf } from "../../src/checks/index.ts";
+import { CHECKS, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
 import { WRAPPER_CHART } from "../../src/environments.ts";
 import {
   affected,
@@ -81,10 +81,7 @@ async function runBatch(
       const named = new Set(batch.mutations.flatMap(affected));
       // Every check that only reads, and those that delete pods when a mutation of the batch names them.
       const bearing = CHECKS.filter(
-        (c) =>
-          !c.notApplicable?.(features) &&
-          (!c.disruptive || named.has(c.id)) &&
-          (!c.requires || context.cluster[c.requires] !== undefined),
+        (c) => !c.notApplicable?.(features) && (!c.disruptive || named.has(c.id)) && !unmetRequirement(c, context),
       );
       for (const check of bearing) {
         const checkStarted = performance.now();
@@ -175,8 +172,13 @@ describe.skipIf(!!clusterUnavailable)("every check fails against a chart that br
 
   test.concurrent.for(
     batches.map((batch) => ({ batch, name: `${batch.env}: ${batch.mutations.map((m) => m.id).join(", ")}` })),
-  )("$name", async ({ batch }, { cluster, releases, namespaces, expect }) => {
-    const problems = await runBatch(batch, releases, { cluster, namespaces, log: (line) => console.log(line) });
+  )("$name", async ({ batch }, { cluster, releases, namespaces, monitoring, expect }) => {
+    const problems = await runBatch(batch, releases, {
+      cluster,
+      namespaces,
+      monitoring,
+      log: (line) => console.log(line),
+    });
     expect(problems, "mutations not caught as their catalogue entries say").toEqual([]);
   });
 });

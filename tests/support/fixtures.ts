@@ -4,6 +4,7 @@ import { type InstallOptions, installRelease, type Release } from "../../src/cha
 import { reportCleanupFailure } from "../../src/cleanup-log.ts";
 import { Cluster, type ClusterInfo } from "../../src/cluster/index.ts";
 import { SharedNamespaces } from "../../src/kube/namespaces.ts";
+import { Monitoring } from "../../src/prometheus/monitoring.ts";
 
 const provided = inject("cluster");
 
@@ -121,6 +122,11 @@ export const test = base
     const namespaces = new SharedNamespaces(cluster.kube);
     onCleanup(() => namespaces.cleanup());
     return namespaces;
+  })
+  .extend("monitoring", { scope: "file" }, async ({ cluster, namespaces }, { onCleanup }) => {
+    const monitoring = new Monitoring(cluster, namespaces);
+    onCleanup(() => monitoring.stop());
+    return monitoring;
   })
   .extend("releases", { scope: "file" }, async ({ cluster, helm }, { onCleanup }) => {
     const releases = new Releases(cluster, helm);
