@@ -1,50 +1,43 @@
-import { reportCleanupFailure } from "../cleanup-log.ts";
 import type { Kube } from "./index.ts";
 import { statusCode } from "./index.ts";
 
+/** The label of namespaces several test files of a run share; the run's global teardown removes them. */
+export const SHARED_NAMESPACE_LABEL = "org.valkey-harness.shared";
+
 /**
- * Namespaces that several checks of a run use at once (the `monitoring` namespace a
+ * Namespaces that checks of several files use at once (the `monitoring` namespace a
  * NetworkPolicy admits, client namespaces a policy names): created on first use unless
- * they exist already, and deleted by `cleanup` only if this run created them.
+ * they exist already, labelled, and never deleted by a file (another file may still use
+ * them): `deleteSharedNamespaces` removes the labelled ones when the run ends. A namespace
+ * that existed before (a real cluster's `monitoring`) is never labelled, so never deleted.
  */
 export class SharedNamespaces {
   private readonly kube: Kube;
-  /** name -> whether this run created it */
-  private readonly created = new Map<string, Promise<boolean>>();
+  private readonly ensured = new Map<string, Promise<void>>();
 
   constructor(kube: Kube) {
     this.kube = kube;
   }
 
-  async ensure(name: string, labels: Record<string, string> = {}): Promise<void> {
-    let pending = this.created.get(name);
+  async ensure(name: string): Promise<void> {
+    let pending = this.ensured.get(name);
     if (!pending) {
       pending = (async () => {
-        if (await this.kube.namespaceExists(name)) return false;
-        return this.kube.createNamespace(name, labels).then(
-          () => true,
-          (error) => {
-            if (statusCode(error) === 409) return false;
-            throw error;
-          },
-        );
+        if (await this.kube.namespaceExists(name)) return;
+        await this.kube.createNamespace(name, { [SHARED_NAMESPACE_LABEL]: "true" }).catch((error) => {
+          if (statusCode(error) !== 409) throw error;
+        });
       })();
-      this.created.set(name, pending);
+      this.ensured.set(name, pending);
     }
     await pending;
   }
+}
 
-  async cleanup(): Promise<void> {
-    const entries = await Promise.all(
-      [...this.created.entries()].map(async ([name, created]) => [name, await created.catch(() => false)] as const),
-    );
-    this.created.clear();
-    const names = entries.filter(([, created]) => created).map(([name]) => name);
-    const results = await Promise.allSettled(names.map((name) => this.kube.deleteNamespace(name)));
-    const failed = results.flatMap((r, i) =>
-      r.status === "rejected" ? [`${names[i]}: ${r.reason?.message ?? r.reason}`] : [],
-    );
-    for (const failure of failed) reportCleanupFailure(`shared namespace ${failure}`);
-    if (failed.length > 0) throw new Error(`could not delete shared namespaces: ${failed.join("; ")}`);
-  }
+/** Deletes the shared namespaces the harness created during a run (global teardown). */
+export async function deleteSharedNamespaces(kube: Kube): Promise<string[]> {
+  const list = await kube.core.listNamespace({ labelSelector: `${SHARED_NAMESPACE_LABEL}=true` });
+  const names = list.items.map((n) => n.metadata?.name as string);
+  await Promise.all(names.map((name) => kube.deleteNamespace(name)));
+  return names;
 }

@@ -1,5 +1,7 @@
 import type { TestProject } from "vitest/node";
+import { reportCleanupFailure } from "../../src/cleanup-log.ts";
 import {
+  Cluster,
   type ClusterInfo,
   DockerUnavailable,
   type StartedCluster,
@@ -7,6 +9,7 @@ import {
   useExistingCluster,
 } from "../../src/cluster/index.ts";
 import { ImagesUnavailable } from "../../src/images/index.ts";
+import { deleteSharedNamespaces } from "../../src/kube/namespaces.ts";
 import { checkSettings, isCI, setting } from "../../src/settings.ts";
 
 declare module "vitest" {
@@ -69,9 +72,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("runId", runId);
   return async () => {
     shared.users--;
-    if (shared.users === 0) {
-      slot.valkeyHarnessCluster = undefined;
-      await shared.cluster?.stop();
+    if (shared.users > 0) return;
+    slot.valkeyHarnessCluster = undefined;
+    const info = await shared.info;
+    // A cluster of the user's keeps living: remove the shared namespaces the run created in it.
+    if (!shared.cluster && "kubeconfig" in info) {
+      const removed = await deleteSharedNamespaces((await Cluster.connect(info)).kube).catch((error: Error) => {
+        reportCleanupFailure(`shared namespaces: ${error.message}`);
+        return [];
+      });
+      if (removed.length > 0) console.log(`[cleanup] removed the run's shared namespaces: ${removed.join(", ")}`);
     }
+    await shared.cluster?.stop();
   };
 }

@@ -118,11 +118,7 @@ export const test = base
     onCleanup(() => cluster.kube.deleteNamespace(name));
     return name;
   })
-  .extend("namespaces", { scope: "file" }, async ({ cluster }, { onCleanup }) => {
-    const namespaces = new SharedNamespaces(cluster.kube);
-    onCleanup(() => namespaces.cleanup());
-    return namespaces;
-  })
+  .extend("namespaces", { scope: "file" }, async ({ cluster }) => new SharedNamespaces(cluster.kube))
   .extend("monitoring", { scope: "file" }, async ({ cluster, namespaces }, { onCleanup }) => {
     const monitoring = new Monitoring(cluster, namespaces);
     onCleanup(() => monitoring.stop());
