@@ -1,7 +1,10 @@
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect } from "vitest";
-import { environmentsOf } from "../../src/chart/values.ts";
+import { environmentsOf, mergeValues, readValuesFile } from "../../src/chart/values.ts";
 import { converge } from "../../src/durability/scenarios.ts";
 import { waitFor } from "../../src/kube/index.ts";
+import { durationSeconds, secondsUntilAlert } from "../../src/prometheus/alerts.ts";
+import { startPrometheus } from "../../src/prometheus/index.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
 import { readDataset, replicationInfo, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { AcknowledgedWriter, acknowledgedAfter, missingAcknowledged } from "../../src/valkey/writer.ts";
@@ -13,6 +16,9 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
  * for a slow shared machine, and writes that never resume exceed it.
  */
 export const PRIMARY_LOSS_OUTAGE_BOUND_SECONDS = 45;
+/** The chart's alert rules as a rules file, for the alerts scenario's Prometheus (one window shortened). */
+const ALERTS_ON = fileURLToPath(new URL("../../fixtures/scenarios/alerts-on.yaml", import.meta.url));
+
 /** Acknowledged writes the writer must get through once pod 0 is back and its replicas re-attached. */
 const WRITES_AFTER_RETURN = 20;
 
@@ -173,6 +179,74 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
               },
             );
           });
+        }
+      });
+    });
+
+    // Each scenario breaks a release of its own, so the scenarios run side by side.
+    describe("alerts", () => {
+      test.override({ install: { instance: "alerts", extraValuesFiles: [ALERTS_ON] } });
+      test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite, an unreachable exporter; both resolve", async ({
+        cluster,
+        release: r,
+        skip,
+      }) => {
+        if (!cluster.nodeControl)
+          return skip("freezes an exporter through its node's containerd: needs the harness's own cluster");
+        if (!cluster.info.images?.prometheus) return skip("needs the offline Prometheus image");
+        const values = mergeValues(r.declared, readValuesFile(ALERTS_ON));
+        const prometheus = await startPrometheus(cluster, {
+          namespace: r.namespace,
+          namespaces: [r.namespace],
+          ruleConfigMaps: [{ name: `${r.fullname}-alerts`, key: "valkey-alerts.yml" }],
+        });
+        try {
+          await converge({ cluster, release: r, log: console.log });
+          const interval = prometheus.scrapeIntervalSeconds;
+          // Replicas below minReplicasToWrite: the primary refuses writes, ValkeyWritesRefused fires.
+          const min = Number(r.declared.valkey.replica.minReplicasToWrite);
+          const writesRefusedFor = durationSeconds(values.alerts.writesRefused.for);
+          await r.scale(min);
+          const fired = await secondsUntilAlert(prometheus, "ValkeyWritesRefused", "firing", 120_000);
+          const restoring = performance.now();
+          await r.scale(r.replicas + 1);
+          await secondsUntilAlert(prometheus, "ValkeyWritesRefused", "resolved", 120_000);
+          const resolved = Number(((performance.now() - restoring) / 1000).toFixed(1));
+          // An exporter that stops answering (its container frozen): ValkeyExporterDown fires.
+          const exporterDownFor = durationSeconds(values.alerts.exporterDown.for);
+          const pod = await cluster.kube.core.readNamespacedPod({ namespace: r.namespace, name: r.podName(1) });
+          const id = pod.status?.containerStatuses
+            ?.find((c) => c.name === "metrics")
+            ?.containerID?.replace(/^containerd:\/\//, "");
+          const node = cluster.nodeControl.node(pod.spec?.nodeName as string);
+          await cluster.nodeControl.exec(node, ["ctr", "-n", "k8s.io", "task", "pause", id as string]);
+          let exporterFired: number;
+          try {
+            exporterFired = await secondsUntilAlert(prometheus, "ValkeyExporterDown", "firing", 120_000);
+          } finally {
+            await cluster.nodeControl.exec(node, ["ctr", "-n", "k8s.io", "task", "resume", id as string]);
+          }
+          // Resolved once a scrape succeeds again.
+          const exporterResolved = await secondsUntilAlert(prometheus, "ValkeyExporterDown", "resolved", 120_000);
+          findings.alerts = {
+            scrapeAndEvaluationIntervalSeconds: interval,
+            writesRefused: { for: writesRefusedFor, firedAfterSeconds: fired, resolvedAfterSeconds: resolved },
+            exporterDown: {
+              for: exporterDownFor,
+              firedAfterSeconds: exporterFired,
+              resolvedAfterSeconds: exporterResolved,
+            },
+          };
+          console.log(`[failover ${env}] alerts: ${JSON.stringify(findings.alerts)}`);
+          // Firing takes the `for` window, plus up to one scrape and one evaluation interval to see it.
+          expect(fired, "seconds until ValkeyWritesRefused fired").toBeLessThanOrEqual(
+            writesRefusedFor + 2 * interval + 2,
+          );
+          expect(exporterFired, "seconds until ValkeyExporterDown fired").toBeLessThanOrEqual(
+            exporterDownFor + 2 * interval + 5,
+          );
+        } finally {
+          await prometheus.stop();
         }
       });
     });
