@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import { decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from "hdr-histogram-js";
 import type { Redis } from "ioredis";
 import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
+import { benchKey } from "./accounting.ts";
 import { countError, latencyHistogram, type Percentiles, percentiles, recordMillis } from "./histogram.ts";
 
 /**
@@ -18,7 +19,7 @@ export interface LoadSettings {
   connections: number;
   /** Commands sent together per round trip on a connection. */
   pipeline: number;
-  /** Distinct keys, `bench:<n>`. */
+  /** Distinct keys, named as valkey-benchmark names them (`key:` + 12 digits, see accounting.ts). */
   keySpace: number;
   /** uniform, or zipfian (skewed towards low key numbers: a hot key set). */
   distribution: "uniform" | "zipfian";
@@ -29,6 +30,19 @@ export interface LoadSettings {
   maxOperations: number;
   /** ...or after this many seconds, whichever comes first. */
   maxSeconds: number;
+  /** Connections reconnect after a failure (loads through a disruption); commands fail fast meanwhile. */
+  reconnect?: boolean;
+  /** Record throughput, latency and errors per second (one thread only). */
+  timeline?: boolean;
+}
+
+/** One second of a load with a timeline. */
+export interface LoadSecond {
+  second: number;
+  operations: number;
+  errors: number;
+  p50Millis: number;
+  p99Millis: number;
 }
 
 export interface LoadResult {
@@ -43,6 +57,7 @@ export interface LoadResult {
    */
   sendLagMicros?: { p50: number; p99: number; max: number };
   errors: Record<string, number>;
+  timeline?: LoadSecond[];
 }
 
 /** Checks settings before any load starts; the message names the field and the fix. */
@@ -85,22 +100,6 @@ function keyPicker(settings: LoadSettings): () => number {
   return () => Math.min(n - 1, Math.floor(Math.exp(Math.random() * harmonic - 0.5772156649)));
 }
 
-/** Writes every key once so reads hit. */
-export async function preload(endpoint: Endpoint, credentials: Credentials, settings: LoadSettings): Promise<void> {
-  const client = connect(endpoint, credentials, "bench-preload");
-  await client.connect();
-  try {
-    const value = "x".repeat(settings.valueBytes);
-    for (let start = 0; start < settings.keySpace; start += 1000) {
-      const pipeline = client.pipeline();
-      for (let i = start; i < Math.min(settings.keySpace, start + 1000); i++) pipeline.set(`bench:${i}`, value);
-      await pipeline.exec();
-    }
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** What one share of the load measured (one thread's connections). */
 export interface ShareResult {
   operations: number;
@@ -111,6 +110,7 @@ export interface ShareResult {
   /** Open loop: HDR histogram of how late each pipeline left against its schedule (microseconds). */
   sendLag?: string;
   errors: Record<string, number>;
+  timeline?: LoadSecond[];
 }
 
 /** One thread's part of a load. */
@@ -141,16 +141,28 @@ export async function runShare(
   const pick = keyPicker(settings);
   // Per-command costs are what limits the generator: key strings made once, and replies
   // kept as Buffers (no UTF-8 decoding of values nobody reads).
-  const keys = Array.from({ length: settings.keySpace }, (_, i) => `bench:${i}`);
+  const keys = Array.from({ length: settings.keySpace }, (_, i) => benchKey(i));
   const clients: Redis[] = [];
   for (let i = 0; i < share.connections; i++) {
     const client = connect(endpoint, credentials, `bench-${i}`);
-    // No timer per command: the load's own bounds end it, and a timer per command costs
-    // the generator a fifth of its throughput (measured).
-    client.options.commandTimeout = undefined;
+    if (settings.reconnect) {
+      // Through a disruption: reconnect every 200 ms, and a stalled command fails after 2 s.
+      Object.assign(client.options, { retryStrategy: () => 200, commandTimeout: 2_000 });
+    } else {
+      // No timer per command: the load's own bounds end it, and a timer per command costs
+      // the generator a fifth of its throughput (measured).
+      client.options.commandTimeout = undefined;
+    }
     await client.connect();
     clients.push(client);
   }
+  const seconds: { operations: number; errors: number; histogram: Histogram }[] = [];
+  const second = (now: number) => {
+    const index = Math.floor((now - started) / 1000);
+    for (let i = seconds.length; i <= index; i++)
+      seconds.push({ operations: 0, errors: 0, histogram: latencyHistogram() });
+    return seconds[index] as (typeof seconds)[number];
+  };
   let issued = 0;
   let completed = 0;
   const started = performance.now();
@@ -182,14 +194,23 @@ export async function runShare(
   const sendOne = async (client: Redis, since?: number) => {
     const key = keys[pick()] as string;
     const sent = since ?? performance.now();
+    let failed = false;
     try {
       if (isRead()) await client.getBuffer(key);
       else await client.set(key, value);
     } catch (error) {
       countError(errors, error, 1);
+      failed = true;
     }
     completed += 1;
-    recordMillis(histogram, performance.now() - sent);
+    const now = performance.now();
+    recordMillis(histogram, now - sent);
+    if (settings.timeline) {
+      const bucket = second(now);
+      bucket.operations += failed ? 0 : 1;
+      bucket.errors += failed ? 1 : 0;
+      if (!failed) recordMillis(bucket.histogram, now - sent);
+    }
   };
   const more = () => issued < share.maxOperations && performance.now() < deadline;
   let lag: Histogram | undefined;
@@ -229,12 +250,25 @@ export async function runShare(
     clearInterval(ticker);
     for (const client of clients) client.disconnect();
   }
-  const seconds = (performance.now() - started) / 1000;
+  const elapsed = (performance.now() - started) / 1000;
   const encoded = encodeIntoCompressedBase64(histogram);
   histogram.destroy();
   const sendLag = lag ? encodeIntoCompressedBase64(lag) : undefined;
   lag?.destroy();
-  return { operations: completed, seconds, histogram: encoded, sendLag, errors };
+  const timeline = settings.timeline
+    ? seconds.map((bucket, i) => {
+        const p = percentiles(bucket.histogram);
+        bucket.histogram.destroy();
+        return {
+          second: i,
+          operations: bucket.operations,
+          errors: bucket.errors,
+          p50Millis: p.p50 / 1000,
+          p99Millis: p.p99 / 1000,
+        };
+      })
+    : undefined;
+  return { operations: completed, seconds: elapsed, histogram: encoded, sendLag, errors, timeline };
 }
 
 /**
@@ -250,6 +284,7 @@ export async function runLoad(
   progress: (completed: number) => void = () => {},
 ): Promise<LoadResult> {
   validateLoadSettings(settings);
+  if (settings.timeline && threads !== 1) throw new Error(`load setting timeline needs one thread, got ${threads}`);
   if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
     throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);
   }
@@ -296,6 +331,7 @@ export async function runLoad(
     opsPerSecond: Math.round(operations / seconds),
     latencyMicros: percentiles(histogram),
     errors,
+    timeline: shares[0]?.timeline,
   };
   if (lag) {
     const { p50, p99, max } = percentiles(lag);

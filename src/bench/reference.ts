@@ -1,23 +1,40 @@
 import { BatchV1Api } from "@kubernetes/client-node";
 import type { Cluster } from "../cluster/index.ts";
 import { waitFor } from "../kube/index.ts";
-import { runOrThrow } from "../process.ts";
+import { run } from "../process.ts";
+import type { Credentials } from "../valkey/index.ts";
 import type { LoadSettings } from "./load.ts";
 
-/** What valkey-benchmark reports for one command (its --csv output). */
+/** What valkey-benchmark reports for one command (its --csv output), and the CPU it used. */
 export interface ReferenceResult {
   command: string;
   opsPerSecond: number;
   latencyMillis: { avg: number; p50: number; p95: number; p99: number; max: number };
+  /** valkey-benchmark's own CPU (user + system seconds), from the shell's `times`. */
+  cpuSeconds: number;
+  wallSeconds: number;
 }
 
-/** valkey-benchmark arguments equal to a load's connections, pipeline, value size, key space and bound. */
-export function referenceArgs(settings: LoadSettings, host: string, port: number, command: "get" | "set"): string[] {
+/**
+ * valkey-benchmark arguments for a load's connections, pipeline, value size, key space and
+ * bound, authenticated like the generator. `-r` makes it read keys named `key:` + 12 digits,
+ * the key space the cache workloads preload on every path.
+ */
+export function referenceArgs(
+  settings: LoadSettings,
+  host: string,
+  port: number,
+  command: "get" | "set",
+  credentials: Credentials = {},
+): string[] {
   return [
     "-h",
     host,
     "-p",
     String(port),
+    ...(credentials.password
+      ? [...(credentials.username ? ["--user", credentials.username] : []), "-a", credentials.password]
+      : []),
     "-c",
     String(settings.connections),
     "-P",
@@ -34,23 +51,43 @@ export function referenceArgs(settings: LoadSettings, host: string, port: number
   ];
 }
 
-export function parseBenchmarkCsv(csv: string): ReferenceResult {
-  const lines = csv
+/** A shell line that runs valkey-benchmark bounded in time and prints its CPU use after it. */
+function boundedScript(args: string[], maxSeconds: number): string {
+  const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  return `timeout ${Math.ceil(maxSeconds)} valkey-benchmark ${quoted} 2>&1; rc=$?; echo "--- times"; times; exit $rc`;
+}
+
+/** Parses valkey-benchmark's --csv result and the CPU lines; fails on any error it printed. */
+export function parseBenchmarkOutput(output: string, wallSeconds = 0): ReferenceResult {
+  const [benchmark = "", times = ""] = output.split("--- times");
+  const errors = benchmark
+    .split("\n")
+    .filter((line) => /error|could not connect|refused|NOAUTH|WRONGPASS|NOPERM/i.test(line));
+  if (errors.length > 0) throw new Error(`valkey-benchmark reported errors:\n${errors.slice(0, 5).join("\n")}`);
+  const rows = benchmark
     .trim()
     .split("\n")
     .filter((line) => line.startsWith('"'));
-  const row = lines
+  const row = rows
     .at(-1)
     ?.split(",")
     .map((cell) => cell.replaceAll('"', ""));
   if (!row || row.length < 8 || Number.isNaN(Number(row[1]))) {
-    throw new Error(`valkey-benchmark printed no result row:\n${csv.slice(-500)}`);
+    throw new Error(`valkey-benchmark printed no result row:\n${benchmark.slice(-500)}`);
   }
   const n = (i: number) => Number(row[i]);
+  // `times`: the shell's user/system time, then its children's (valkey-benchmark's).
+  const seconds = (field: string) => {
+    const match = /(\d+)m([\d.]+)s/.exec(field);
+    return match ? Number(match[1]) * 60 + Number(match[2]) : 0;
+  };
+  const children = times.trim().split("\n")[1]?.trim().split(/\s+/) ?? [];
   return {
     command: row[0] as string,
     opsPerSecond: n(1),
     latencyMillis: { avg: n(2), p50: n(4), p95: n(5), p99: n(6), max: n(7) },
+    cpuSeconds: Number((seconds(children[0] ?? "") + seconds(children[1] ?? "")).toFixed(3)),
+    wallSeconds,
   };
 }
 
@@ -60,8 +97,10 @@ export async function benchmarkFromHost(
   settings: LoadSettings,
   port: number,
   command: "get" | "set",
+  credentials: Credentials = {},
 ): Promise<ReferenceResult> {
-  const output = await runOrThrow(
+  const started = performance.now();
+  const result = await run(
     "docker",
     [
       "run",
@@ -69,13 +108,18 @@ export async function benchmarkFromHost(
       "--network",
       "host",
       "--entrypoint",
-      "valkey-benchmark",
+      "sh",
       image,
-      ...referenceArgs(settings, "127.0.0.1", port, command),
+      "-c",
+      boundedScript(referenceArgs(settings, "127.0.0.1", port, command, credentials), settings.maxSeconds + 30),
     ],
     { timeoutMs: (settings.maxSeconds + 60) * 1000 },
   );
-  return parseBenchmarkCsv(output);
+  if (result.code !== 0)
+    throw new Error(
+      `valkey-benchmark on the host exited with ${result.code}:\n${(result.stdout + result.stderr).slice(-800)}`,
+    );
+  return parseBenchmarkOutput(result.stdout, (performance.now() - started) / 1000);
 }
 
 /** valkey-benchmark as a Job inside the cluster, against the primary Service: no host path at all. */
@@ -86,9 +130,11 @@ export async function benchmarkInCluster(
   service: string,
   settings: LoadSettings,
   command: "get" | "set",
+  credentials: Credentials = {},
 ): Promise<ReferenceResult> {
   const batch = cluster.kube.config.makeApiClient(BatchV1Api);
   const name = `valkey-benchmark-${command}-${Date.now().toString(36)}`;
+  const args = referenceArgs(settings, `${service}.${namespace}.svc.cluster.local`, 6379, command, credentials);
   await batch.createNamespacedJob({
     namespace,
     body: {
@@ -97,6 +143,7 @@ export async function benchmarkInCluster(
         backoffLimit: 0,
         activeDeadlineSeconds: settings.maxSeconds + 60,
         template: {
+          metadata: { labels: { "valkey-client": "true" } },
           spec: {
             restartPolicy: "Never",
             containers: [
@@ -104,10 +151,7 @@ export async function benchmarkInCluster(
                 name: "benchmark",
                 image,
                 imagePullPolicy: "IfNotPresent",
-                command: [
-                  "valkey-benchmark",
-                  ...referenceArgs(settings, `${service}.${namespace}.svc.cluster.local`, 6379, command),
-                ],
+                command: ["sh", "-c", boundedScript(args, settings.maxSeconds + 30)],
               },
             ],
           },
@@ -115,6 +159,7 @@ export async function benchmarkInCluster(
       },
     },
   });
+  const started = performance.now();
   try {
     await waitFor(
       `Job ${name} to finish`,
@@ -123,11 +168,11 @@ export async function benchmarkInCluster(
         if (job.status?.failed) throw new Error(`Job ${name} failed`);
         return (job.status?.succeeded ?? 0) > 0;
       },
-      { timeoutMs: (settings.maxSeconds + 90) * 1000, intervalMs: 1000 },
+      { timeoutMs: (settings.maxSeconds + 90) * 1000, intervalMs: 500 },
     );
     const [pod] = await cluster.kube.pods(namespace, `job-name=${name}`);
     const log = await cluster.kube.core.readNamespacedPodLog({ namespace, name: pod?.metadata?.name ?? "" });
-    return parseBenchmarkCsv(String(log));
+    return parseBenchmarkOutput(String(log), (performance.now() - started) / 1000);
   } finally {
     await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background" }).catch(() => undefined);
   }

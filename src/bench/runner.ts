@@ -10,9 +10,10 @@ export async function runWorkload(context: BenchContext, workload: Workload): Pr
   const samples = new Map<string, RunSample[]>(workload.paths.map((path) => [path.id, []]));
   try {
     await workload.prepare?.(context);
-    for (let round = 1; round <= context.runs; round++) {
+    const runs = workload.runs ?? context.runs;
+    for (let round = 1; round <= runs; round++) {
       for (const path of workload.paths) {
-        const label = `${workload.id}/${path.id} run ${round}/${context.runs}`;
+        const label = `${workload.id}/${path.id} run ${round}/${runs}`;
         const result = await path.run(context, label);
         samples.get(path.id)?.push(result);
         context.log(

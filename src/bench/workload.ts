@@ -14,6 +14,8 @@ export interface BenchContext {
   image: string;
   runs: number;
   log: (line: string) => void;
+  /** A release of the environment with a persistence profile layered on, reached from the host (installed on first use). */
+  profile?: (name: string) => Promise<{ release: Release; address: Endpoint; credentials: Credentials }>;
 }
 
 /** One way of producing a workload's load (a generator, a reference tool, a path). */
@@ -37,6 +39,8 @@ export interface Workload {
   /** How latency is measured, in words. */
   latency: string;
   settings: Record<string, unknown>;
+  /** Runs of each path (default: the benchmark's runs); disruptions run once. */
+  runs?: number;
   /** Once before the runs (e.g. preload the key space). */
   prepare?: (context: BenchContext) => Promise<void>;
   /** Once after the runs, also when one failed (e.g. stop a service the paths used). */

@@ -1,9 +1,20 @@
-import type { RunSample } from "../report/bench.ts";
-import type { Percentiles } from "./histogram.ts";
-import { type LoadResult, type LoadSettings, preload, runLoad } from "./load.ts";
+import { perMillion, preloadKeySpace, processCpuSeconds } from "./accounting.ts";
+import {
+  closedCache,
+  fromLoad,
+  fromReference,
+  OPEN_LOOP_THREADS,
+  openCacheSettings,
+  sample,
+  THREADS,
+  verifiedRun,
+} from "./common.ts";
+import { disruptionWorkloads } from "./disruption.ts";
+import { type LoadSettings, runLoad } from "./load.ts";
+import { persistenceWorkload } from "./persistence.ts";
 import { progressLine } from "./progress.ts";
 import { type FanOutSettings, runFanOut } from "./realtime.ts";
-import { benchmarkFromHost, benchmarkInCluster, type ReferenceResult } from "./reference.ts";
+import { benchmarkFromHost, benchmarkInCluster } from "./reference.ts";
 import { runSessionLoad, type SessionLoadSettings, SessionService } from "./session.ts";
 import type { BenchContext, BenchPath, Workload } from "./workload.ts";
 
@@ -12,120 +23,85 @@ export interface WorkloadOptions {
   openLoopRate: number;
 }
 
-/** Generator threads for the closed loop (this machine kind has 2 cores, shared with the cluster). */
-const THREADS = 2;
-/**
- * The open loop keeps its schedule by yielding to I/O between sends instead of 1 ms
- * timers; one such thread perturbs a 2-core machine less than two (measured: p99 6 ms
- * with one thread, 67-180 ms with two, at 10,000 commands/s).
- */
-const OPEN_LOOP_THREADS = 1;
-
-/** A run as the report keeps it: throughput, percentiles in milliseconds, errors. */
-export function sample(opsPerSecond: number, micros: Percentiles, errors: Record<string, number>): RunSample {
-  return {
-    opsPerSecond,
-    p50Millis: micros.p50 / 1000,
-    p90Millis: micros.p90 / 1000,
-    p99Millis: micros.p99 / 1000,
-    p999Millis: micros.p999 / 1000,
-    errors,
-  };
-}
-
-function fromLoad(load: LoadResult): RunSample {
-  return {
-    ...sample(load.opsPerSecond, load.latencyMicros, load.errors),
-    sendLagP99Millis: load.sendLagMicros ? load.sendLagMicros.p99 / 1000 : undefined,
-  };
-}
-
-function fromReference(result: ReferenceResult): RunSample {
-  return {
-    opsPerSecond: result.opsPerSecond,
-    p50Millis: result.latencyMillis.p50,
-    p99Millis: result.latencyMillis.p99,
-  };
-}
-
-/** Maximum throughput, GET over a preloaded key set: equal settings for the generator and valkey-benchmark. */
-function closedCache(pipeline: number, maxOperations: number): LoadSettings {
-  return {
-    mode: "closed",
-    connections: 8,
-    pipeline,
-    keySpace: 10_000,
-    distribution: "uniform",
-    valueBytes: 256,
-    readRatio: 1,
-    maxOperations,
-    maxSeconds: 30,
-  };
-}
-
-function generatorPath(settings: LoadSettings, threads: number, expectNoErrors: boolean): BenchPath {
+function generatorPath(settings: LoadSettings, threads: number): BenchPath {
   return {
     id: "generator-host",
     description: "ioredis generator, host -> NodePort",
     unit: "ops/s",
-    run: async (context, label) => {
-      const load = await runLoad(
-        context.address,
-        context.credentials,
-        settings,
-        threads,
-        progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
-      );
-      if (expectNoErrors && Object.keys(load.errors).length > 0) {
-        throw new Error(`${label}: errors during the load: ${JSON.stringify(load.errors)}`);
-      }
-      return fromLoad(load);
-    },
+    run: (context, label) =>
+      verifiedRun(
+        context,
+        label,
+        () => settings.maxOperations,
+        async () => {
+          const cpu = processCpuSeconds();
+          const load = await runLoad(
+            context.address,
+            context.credentials,
+            settings,
+            threads,
+            progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
+          );
+          return {
+            sample: fromLoad(load),
+            clientCpuSeconds: processCpuSeconds() - cpu,
+            wallSeconds: load.seconds,
+            threads,
+          };
+        },
+      ),
   };
 }
 
-/** cache-p16 and cache-p1: one closed loop on three paths with equal settings. */
+/** cache-p16 and cache-p1: one closed loop on three paths with equal settings and equal, verified work. */
 function cacheClosedLoop(pipeline: number, operations: number): Workload {
   const settings = closedCache(pipeline, operations);
   const id = `cache-p${pipeline}`;
+  const reference = (where: "host" | "in-cluster"): BenchPath => ({
+    id: `valkey-benchmark-${where}`,
+    description: where === "host" ? "valkey-benchmark, host -> NodePort" : "valkey-benchmark as a Job -> Service",
+    unit: "ops/s",
+    run: (context, label) =>
+      verifiedRun(
+        context,
+        label,
+        () => settings.maxOperations,
+        async () => {
+          const result =
+            where === "host"
+              ? await benchmarkFromHost(context.image, settings, context.address.port, "get", context.credentials)
+              : await benchmarkInCluster(
+                  context.cluster,
+                  context.release.namespace,
+                  context.image,
+                  context.release.fullname,
+                  settings,
+                  "get",
+                  context.credentials,
+                );
+          // valkey-benchmark runs its connections on one thread.
+          return {
+            sample: fromReference(result),
+            clientCpuSeconds: result.cpuSeconds,
+            wallSeconds: result.wallSeconds,
+            threads: 1,
+          };
+        },
+      ),
+  });
   return {
     id,
-    name: `Cache, closed loop, pipeline ${pipeline}: GET over ${settings.keySpace} preloaded keys`,
+    name: `Cache, closed loop, pipeline ${pipeline}: GET over ${settings.keySpace} preloaded ${settings.valueBytes}-byte values (valkey-benchmark's key names)`,
     latency: pipeline > 1 ? `round trip of a ${pipeline}-command pipeline` : "round trip of one command",
     settings: { ...settings, threads: THREADS },
-    prepare: (context) => preload(context.address, context.credentials, settings),
-    paths: [
-      generatorPath(settings, THREADS, true),
-      {
-        id: "valkey-benchmark-host",
-        description: "valkey-benchmark, host -> NodePort",
-        unit: "ops/s",
-        run: async (context) =>
-          fromReference(await benchmarkFromHost(context.image, settings, context.address.port, "get")),
-      },
-      {
-        id: "valkey-benchmark-in-cluster",
-        description: "valkey-benchmark as a Job -> Service",
-        unit: "ops/s",
-        run: async (context) =>
-          fromReference(
-            await benchmarkInCluster(
-              context.cluster,
-              context.release.namespace,
-              context.image,
-              context.release.fullname,
-              settings,
-              "get",
-            ),
-          ),
-      },
-    ],
+    prepare: (context) => preloadKeySpace(context.address, context.credentials, settings.keySpace, settings.valueBytes),
+    paths: [generatorPath(settings, THREADS), reference("host"), reference("in-cluster")],
     ratios: [
       {
         name: `generator-vs-valkey-benchmark-p${pipeline}`,
         numerator: `${id}/generator-host`,
         denominator: `${id}/valkey-benchmark-host`,
-        description: `Generator / valkey-benchmark throughput on the same path, pipeline ${pipeline}`,
+        description: `Generator / valkey-benchmark throughput on the same path and the same verified work, pipeline ${pipeline}`,
       },
       {
         name: `host-path-vs-in-cluster-p${pipeline}`,
@@ -137,24 +113,15 @@ function cacheClosedLoop(pipeline: number, operations: number): Workload {
   };
 }
 
-/** The cache as applications use it: 90 % GET, 10 % SET, hot keys, at a fixed request rate. */
 function cacheOpenLoop(rate: number): Workload {
-  const settings: LoadSettings = {
-    ...closedCache(1, rate * 10),
-    mode: "open",
-    rate,
-    connections: 16,
-    distribution: "zipfian",
-    readRatio: 0.9,
-    maxSeconds: 10,
-  };
+  const settings = openCacheSettings(rate);
   return {
     id: "cache-open",
     name: `Cache, open loop at ${rate} commands/s: 90 % GET, 10 % SET, zipfian keys`,
     latency: "from each command's intended send time (coordinated omission corrected)",
     settings: { ...settings, threads: OPEN_LOOP_THREADS },
-    prepare: (context) => preload(context.address, context.credentials, settings),
-    paths: [generatorPath(settings, OPEN_LOOP_THREADS, false)],
+    prepare: (context) => preloadKeySpace(context.address, context.credentials, settings.keySpace, settings.valueBytes),
+    paths: [generatorPath(settings, OPEN_LOOP_THREADS)],
   };
 }
 
@@ -184,18 +151,32 @@ function sessions(): Workload {
         id: "autocannon-http",
         description: "autocannon -> session service -> NodePort",
         unit: "requests/s",
-        run: async (_context, label) => {
+        run: async (context, label) => {
           if (!service) throw new Error("the session service did not start");
-          const load = await runSessionLoad(
-            service,
-            ids,
-            settings,
-            progressLine(label, { total: settings.maxRequests, seconds: settings.maxSeconds, unit: "requests" }),
+          const running = service;
+          // Every request reads or renews a preloaded session: no miss either.
+          return verifiedRun(
+            context,
+            label,
+            (s) => s.opsPerSecond * settings.maxSeconds,
+            async () => {
+              const cpu = processCpuSeconds();
+              const started = performance.now();
+              const load = await runSessionLoad(
+                running,
+                ids,
+                settings,
+                progressLine(label, { total: settings.maxRequests, seconds: settings.maxSeconds, unit: "requests" }),
+              );
+              const wallSeconds = (performance.now() - started) / 1000;
+              return {
+                sample: sample(load.requestsPerSecond, load.latencyMicros, load.errors),
+                clientCpuSeconds: processCpuSeconds() - cpu,
+                wallSeconds,
+                threads: 1,
+              };
+            },
           );
-          if (Object.keys(load.errors).length > 0) {
-            throw new Error(`${label}: failed session requests: ${JSON.stringify(load.errors)}`);
-          }
-          return sample(load.requestsPerSecond, load.latencyMicros, load.errors);
         },
       },
     ],
@@ -222,6 +203,7 @@ function realtime(): Workload {
         description: "publisher -> Valkey -> subscribers",
         unit: "deliveries/s",
         run: async (context, label) => {
+          const cpu = processCpuSeconds();
           const result = await runFanOut(
             context.address,
             context.credentials,
@@ -229,7 +211,12 @@ function realtime(): Workload {
             progressLine(label, { total: settings.maxMessages, seconds: settings.maxSeconds, unit: "messages" }),
           );
           if (result.lost > 0) throw new Error(`${label}: ${result.lost} deliveries lost`);
-          return sample(result.deliveriesPerSecond, result.latencyMicros, result.errors);
+          if (Object.keys(result.errors).length > 0)
+            throw new Error(`${label}: errors: ${JSON.stringify(result.errors)}`);
+          return {
+            ...sample(result.deliveriesPerSecond, result.latencyMicros, result.errors),
+            clientCpuPerMillion: perMillion(processCpuSeconds() - cpu, result.delivered),
+          };
         },
       },
     ],
@@ -244,5 +231,7 @@ export function benchWorkloads(options: WorkloadOptions): Workload[] {
     cacheOpenLoop(options.openLoopRate),
     sessions(),
     realtime(),
+    ...disruptionWorkloads(options.openLoopRate),
+    persistenceWorkload(),
   ];
 }

@@ -88,10 +88,12 @@ export const primaryRestart: Check = {
 /** How long a replica on a new volume may take to receive the dataset (a few MB, on one machine). */
 const RESYNC_BOUND_MS = 60_000;
 
-async function fullSyncs(context: CheckContext): Promise<number> {
-  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) =>
-    Number(parseInfo(await primary.info("stats")).sync_full),
-  );
+/** The primary's full-resync count, and its run id (the count restarts with the process). */
+async function fullSyncs(context: CheckContext): Promise<{ count: number; runId: string }> {
+  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) => ({
+    count: Number(parseInfo(await primary.info("stats")).sync_full),
+    runId: parseInfo(await primary.info("server")).run_id as string,
+  }));
 }
 
 export const replicaResync: Check = {
@@ -171,8 +173,12 @@ export const replicaResync: Check = {
     });
     const syncsAfter = await fullSyncs(context);
     verdict.that(
-      syncsAfter > syncsBefore,
-      `the primary's sync_full stayed at ${syncsBefore}: pod ${last} did not receive a full resync (it kept data of its own)`,
+      syncsAfter.runId === syncsBefore.runId,
+      `the primary's process restarted during the check (run_id ${syncsBefore.runId} -> ${syncsAfter.runId}): look for a liveness-probe restart in the events`,
+    );
+    verdict.that(
+      syncsAfter.count > syncsBefore.count,
+      `the primary's sync_full stayed at ${syncsBefore.count}: pod ${last} did not receive a full resync (it kept data of its own)`,
     );
   },
 };

@@ -130,7 +130,9 @@ async function ledgerOnEveryPod(context: ScenarioContext, keys: string[]): Promi
         for (let start = 0; start < keys.length; start += 500) {
           const batch = keys.slice(start, start + 500);
           const values = await c.mget(batch);
-          values.forEach((value, j) => value !== null && held.add(batch[j] as string));
+          values.forEach((value, j) => {
+            if (value !== null) held.add(batch[j] as string);
+          });
         }
         return held;
       }),

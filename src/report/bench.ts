@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { median } from "../stats.ts";
 import { markdownTable } from "./index.ts";
+import { timelineChart } from "./timeline-chart.ts";
 
 /** Committed reports measured on this project's CI machine kind: what `bench:compare` compares with by default. */
 export const BASELINE_REPORTS = fileURLToPath(new URL("../../reports/baseline/", import.meta.url));
 
-export const BENCH_SCHEMA = "valkey-harness/bench-report/v2";
+export const BENCH_SCHEMA = "valkey-harness/bench-report/v3";
 
 export interface RunSample {
   opsPerSecond: number;
@@ -17,6 +18,17 @@ export interface RunSample {
   /** Open loop: p99 of how late the generator sent against its schedule. */
   sendLagP99Millis?: number;
   errors?: Record<string, number>;
+  /** Keyspace hits and misses the primary counted during the run (INFO stats, before and after). */
+  hits?: number;
+  misses?: number;
+  /** CPU seconds per million operations: of the load's client (generator or valkey-benchmark), of valkey-server. */
+  clientCpuPerMillion?: number;
+  serverCpuPerMillion?: number;
+  /** The client used at least 85 % of the CPU its threads could: the throughput is its limit, not the server's. */
+  clientBound?: boolean;
+  /** Loads through a disruption: each second of the run, and when the disruption's steps happened. */
+  timeline?: { second: number; operations: number; errors: number; p50Millis: number; p99Millis: number }[];
+  events?: { at: number; what: string }[];
 }
 
 /** One measured path of one workload: medians of the runs, and every run. */
@@ -35,6 +47,13 @@ export interface PathResult {
   sendLagP99MillisMedian?: number;
   /** Errors over all runs, by kind. */
   errors: Record<string, number>;
+  /** Keyspace hits and misses over all runs, counted on the primary (equal work: a cache path misses nothing). */
+  hits?: number;
+  misses?: number;
+  clientCpuPerMillionMedian?: number;
+  serverCpuPerMillionMedian?: number;
+  /** Most runs were client-bound: read the throughput as the client's limit, not the server's. */
+  clientBound?: boolean;
   runs: RunSample[];
 }
 
@@ -131,11 +150,31 @@ export function summarisePath(
     p999MillisMedian: medianOf((r) => r.p999Millis),
     sendLagP99MillisMedian: medianOf((r) => r.sendLagP99Millis),
     errors,
+    ...(runs.some((r) => r.hits !== undefined)
+      ? { hits: runs.reduce((n, r) => n + (r.hits ?? 0), 0), misses: runs.reduce((n, r) => n + (r.misses ?? 0), 0) }
+      : {}),
+    clientCpuPerMillionMedian: medianOf((r) => r.clientCpuPerMillion),
+    serverCpuPerMillionMedian: medianOf((r) => r.serverCpuPerMillion),
+    ...(runs.some((r) => r.clientBound !== undefined)
+      ? { clientBound: runs.filter((r) => r.clientBound).length * 2 > runs.length }
+      : {}),
     runs,
   };
 }
 
 const dash = (value: number | undefined) => (value === undefined ? "-" : value);
+/** Loads through a disruption: when its steps happened, and the worst seconds. */
+const disruptionNotes = (paths: PathResult[]) =>
+  paths.flatMap((p) => {
+    const run = p.runs.find((r) => r.timeline);
+    if (!run?.timeline) return [];
+    const worst = [...run.timeline].sort((a, b) => b.errors - a.errors || a.operations - b.operations).slice(0, 3);
+    const failing = run.timeline.filter((s) => s.errors > 0).length;
+    return [
+      "",
+      `Through the disruption: ${(run.events ?? []).map((e) => `${e.at} s ${e.what}`).join("; ")}. Seconds with errors: ${failing}; worst seconds: ${worst.map((s) => `${s.second} s: ${s.operations} ok, ${s.errors} errors, p99 ${s.p99Millis} ms`).join("; ")}.`,
+    ];
+  });
 const lagNote = (paths: PathResult[]) =>
   paths
     .filter((p) => p.sendLagP99MillisMedian !== undefined)
@@ -155,20 +194,36 @@ export function benchMarkdown(report: BenchReport): string {
     `Latency: ${w.latency}. Settings: \`${JSON.stringify(w.settings)}\``,
     "",
     markdownTable(
-      ["path", "throughput (median)", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "runs"],
+      [
+        "path",
+        "throughput (median)",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "hits / misses",
+        "client CPU s per M ops",
+        "server CPU s per M ops",
+        "runs",
+      ],
       report.paths
         .filter((p) => p.workload === w.id)
         .map((p) => [
-          p.description,
+          `${p.description}${p.clientBound ? " **(client-bound)**" : ""}`,
           `${p.opsPerSecondMedian} ${p.unit}`,
           p.p50MillisMedian,
           dash(p.p90MillisMedian),
           p.p99MillisMedian,
           dash(p.p999MillisMedian),
           errorText(p.errors),
+          p.hits === undefined ? "-" : `${p.hits} / ${p.misses}`,
+          dash(p.clientCpuPerMillionMedian),
+          dash(p.serverCpuPerMillionMedian),
           p.runs.length,
         ]),
     ),
+    ...disruptionNotes(report.paths.filter((p) => p.workload === w.id)),
     "",
     ...lagNote(report.paths.filter((p) => p.workload === w.id)).flatMap((line) => [line, ""]),
   ]);
@@ -249,7 +304,7 @@ export function benchHtml(report: BenchReport): string {
       const rows = paths
         .map(
           (p) =>
-            `<tr><td>${escapeHtml(p.description)}</td><td>${p.opsPerSecondMedian} ${escapeHtml(p.unit)}</td><td>${p.p50MillisMedian}</td><td>${dash(p.p90MillisMedian)}</td><td>${p.p99MillisMedian}</td><td>${dash(p.p999MillisMedian)}</td><td>${escapeHtml(errorText(p.errors))}</td></tr>`,
+            `<tr><td>${escapeHtml(p.description)}${p.clientBound ? " <b>(client-bound)</b>" : ""}</td><td>${p.opsPerSecondMedian} ${escapeHtml(p.unit)}</td><td>${p.p50MillisMedian}</td><td>${dash(p.p90MillisMedian)}</td><td>${p.p99MillisMedian}</td><td>${dash(p.p999MillisMedian)}</td><td>${escapeHtml(errorText(p.errors))}</td><td>${p.hits === undefined ? "-" : `${p.hits} / ${p.misses}`}</td><td>${dash(p.clientCpuPerMillionMedian)}</td><td>${dash(p.serverCpuPerMillionMedian)}</td></tr>`,
         )
         .join("");
       return `<section id="${escapeHtml(w.id)}"><h2>${escapeHtml(w.name)}</h2>
@@ -259,7 +314,14 @@ ${bars(
   paths.map((p) => ({ label: p.path.split("/")[1] ?? p.path, value: p.opsPerSecondMedian, unit: p.unit })),
 )}
 ${percentileChart("Latency percentiles (median of runs, ms, log scale)", paths)}
-<table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th></tr>${rows}</table>
+${paths
+  .flatMap((p) =>
+    p.runs
+      .filter((r) => r.timeline)
+      .map((r) => timelineChart(`${p.path}: per second through the disruption`, r.timeline ?? [], r.events ?? [])),
+  )
+  .join("\n")}
+<table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th><th>hits / misses</th><th>client CPU s/M</th><th>server CPU s/M</th></tr>${rows}</table>
 ${lagNote(paths)
   .map((line) => `<p>${escapeHtml(line)}</p>`)
   .join("")}
@@ -318,4 +380,9 @@ export function compareReports(baseline: BenchReport, current: BenchReport, thre
 
 export function readBenchReport(file: string): BenchReport {
   return JSON.parse(readFileSync(file, "utf8")) as BenchReport;
+}
+
+/** Charts the rendered page must hold: throughput and percentiles per workload, and a timeline per disruption run. */
+export function expectedCharts(report: BenchReport): number {
+  return report.workloads.length * 2 + report.paths.flatMap((p) => p.runs.filter((r) => r.timeline)).length;
 }

@@ -7,8 +7,15 @@ import type { BenchContext } from "../../src/bench/workload.ts";
 import { benchWorkloads } from "../../src/bench/workloads.ts";
 import { wrapperVersion } from "../../src/chart/wrapper.ts";
 import type { HostAccess } from "../../src/cluster/index.ts";
+import { readProfile } from "../../src/durability/profiles.ts";
 import { waitFor } from "../../src/kube/index.ts";
-import { assembleBenchReport, benchHtml, benchMarkdown, type PathResult } from "../../src/report/bench.ts";
+import {
+  assembleBenchReport,
+  benchHtml,
+  benchMarkdown,
+  expectedCharts,
+  type PathResult,
+} from "../../src/report/bench.ts";
 import { checkReportRenders, findChromium } from "../../src/report/browser-check.ts";
 import { REPORTS, writeReport } from "../../src/report/index.ts";
 import { isCI, setting } from "../../src/settings.ts";
@@ -25,6 +32,7 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     cluster,
     helm,
     release,
+    releases,
     skip,
   }) => {
     const image = cluster.info.images?.valkey;
@@ -46,6 +54,8 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     );
     // The published port accepts at once; the Service's rules take a moment to follow.
     await waitFor("the NodePort to reach Valkey", () => rawPing(address), { timeoutMs: 60_000, intervalMs: 250 });
+    const hostAccess = cluster.hostAccess as HostAccess;
+    const profiles = new Map<string, ReturnType<NonNullable<BenchContext["profile"]>>>();
     const context: BenchContext = {
       cluster,
       release,
@@ -54,6 +64,36 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
       image: image as string,
       runs: setting("VALKEY_BENCH_RUNS"),
       log: (line) => console.log(line),
+      // A release of the environment per persistence profile, reached through a NodePort of its own.
+      profile: (name) => {
+        let target = profiles.get(name);
+        if (!target) {
+          target = (async () => {
+            const profile = readProfile(name);
+            const other = await releases.get({
+              env,
+              instance: `bench-${name}`.slice(0, 24),
+              extraValuesFiles: [profile.valuesFile],
+            });
+            const selector =
+              (await cluster.kube.core.readNamespacedService({ name: other.fullname, namespace: other.namespace })).spec
+                ?.selector ?? {};
+            const endpoint = await hostAccess.exposeToHost(
+              other.namespace,
+              `bench-${name}`.slice(0, 50),
+              selector,
+              6379,
+            );
+            await waitFor(`the NodePort of ${name} to reach Valkey`, () => rawPing(endpoint), {
+              timeoutMs: 60_000,
+              intervalMs: 250,
+            });
+            return { release: other, address: endpoint, credentials: other.clientCredentials };
+          })();
+          profiles.set(name, target);
+        }
+        return target;
+      },
     };
     const paths: PathResult[] = [];
     for (const workload of workloads) paths.push(...(await runWorkload(context, workload)));
@@ -86,8 +126,8 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     writeFileSync(html, benchHtml(report));
     console.log(`[bench] ${report.ratios.map((x) => `${x.name}=${x.value}`).join(" ")} -> ${written.json}, ${html}`);
     if (chromium) {
-      // Two charts per workload: throughput and latency percentiles.
-      const rendered = await checkReportRenders(chromium, html, workloads.length * 2);
+      // Throughput and latency percentiles per workload, and a timeline per disruption run.
+      const rendered = await checkReportRenders(chromium, html, expectedCharts(report));
       console.log(
         `[bench] ${html} renders in ${chromium}: ${rendered.charts} charts; screenshot ${rendered.screenshot}`,
       );

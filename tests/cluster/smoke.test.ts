@@ -1,6 +1,6 @@
 import { describe, expect } from "vitest";
 import type { HostAccess } from "../../src/cluster/index.ts";
-import { isNodeReady, isPodReady, waitFor } from "../../src/kube/index.ts";
+import { isNodeReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => {

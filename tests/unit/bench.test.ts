@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { benchKey } from "../../src/bench/accounting.ts";
 import { type LoadSettings, validateLoadSettings } from "../../src/bench/load.ts";
 import { validateFanOutSettings } from "../../src/bench/realtime.ts";
-import { parseBenchmarkCsv } from "../../src/bench/reference.ts";
+import { parseBenchmarkOutput, referenceArgs } from "../../src/bench/reference.ts";
 import { run } from "../../src/process.ts";
 import { BENCH_SCHEMA, type BenchReport, benchHtml, compareReports, summarisePath } from "../../src/report/bench.ts";
 
@@ -102,13 +103,30 @@ describe("load settings and valkey-benchmark output", () => {
     expect(() => validateFanOutSettings({ ...fanOut, messageBytes: 8 })).toThrow(/messageBytes=8 is not valid/);
   });
 
-  test("parses valkey-benchmark's CSV", () => {
-    const csv =
-      '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n"GET","52356.02","1.123","0.200","1.015","1.871","2.511","9.100"\n';
-    expect(parseBenchmarkCsv(csv)).toEqual({
+  test("parses valkey-benchmark's CSV and the CPU its shell's `times` reports", () => {
+    const output =
+      '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n"GET","52356.02","1.123","0.200","1.015","1.871","2.511","9.100"\n--- times\n0m0.00s 0m0.00s\n0m1.25s 0m0.50s\n';
+    expect(parseBenchmarkOutput(output, 3)).toEqual({
       command: "GET",
       opsPerSecond: 52356.02,
       latencyMillis: { avg: 1.123, p50: 1.015, p95: 1.871, p99: 2.511, max: 9.1 },
+      cpuSeconds: 1.75,
+      wallSeconds: 3,
     });
+  });
+
+  test("fails on errors valkey-benchmark printed instead of measuring them", () => {
+    expect(() => parseBenchmarkOutput("AUTH failed: WRONGPASS invalid username-password pair\n--- times\n")).toThrow(
+      /valkey-benchmark reported errors:\nAUTH failed: WRONGPASS/,
+    );
+  });
+
+  test("reads the key space the generator preloads, and authenticates like it", () => {
+    expect(benchKey(1234)).toBe("key:000000001234");
+    const args = referenceArgs({ ...good, keySpace: 10_000 }, "127.0.0.1", 30000, "get", {
+      username: "default",
+      password: "pw",
+    });
+    expect(args).toEqual(expect.arrayContaining(["-r", "10000", "--user", "default", "-a", "pw"]));
   });
 });
