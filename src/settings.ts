@@ -78,13 +78,21 @@ function profileList(raw: string): string[] {
   return wanted;
 }
 
-const SEMVER = /^\d+\.\d+\.\d+(-[\w.]+)?$/;
+export const SEMVER = /^\d+\.\d+\.\d+(-[\w.]+)?$/;
 
 function versionList(raw: string): string[] {
   const versions = list(raw);
   const bad = versions.filter((v) => !SEMVER.test(v));
   if (bad.length > 0) throw new Invalid(`${bad.join(", ")}: give upstream chart versions such as 0.9.4`);
   return versions;
+}
+
+/** A version, `worktree`, or something git may resolve (checked when the suite resolves it, with git's answer). */
+function revisionSpec(raw: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/~^@{}-]*$/.test(raw)) {
+    throw new Invalid("give an upstream chart version (0.9.4), `worktree`, or a git ref (main, v1.2.0, a commit)");
+  }
+  return raw;
 }
 
 function existingFile(raw: string): string {
@@ -202,6 +210,29 @@ const SPECS = {
     description: "Candidate upstream versions of the upgrade matrix",
     parse: versionList,
     fallback: () => undefined as string[] | undefined,
+  }),
+  VALKEY_UPGRADE_FROM: spec({
+    accepts: "an upstream chart version (0.9.4) or a git ref of this repository (main, a tag, a commit)",
+    default: "unset: the walk from the pin through every candidate",
+    description:
+      "The revision an upgrade starts from: a version means the working tree's wrapper with that pin; a git ref, the wrapper (pin, values, templates) as committed there. Needs VALKEY_UPGRADE_TO",
+    parse: revisionSpec,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_UPGRADE_TO: spec({
+    accepts: "an upstream chart version or a git ref of this repository; `worktree` for the working tree",
+    default: "unset (see VALKEY_UPGRADE_FROM)",
+    description: "The revision an upgrade goes to; with VALKEY_UPGRADE_FROM, each environment makes this one hop",
+    parse: revisionSpec,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_UPGRADE_PAIRS: spec({
+    accepts: "1 or 0",
+    default: "0",
+    description:
+      "Upgrade from every cached upstream version to every later one, each from a fresh install (the long matrix: npm run test:upgrade:pairs)",
+    parse: flag,
+    fallback: () => false,
   }),
   VALKEY_BENCH: spec({
     accepts: "1 or 0",

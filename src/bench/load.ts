@@ -134,6 +134,7 @@ export async function runShare(
   settings: LoadSettings,
   share: LoadShare,
   progress: (completed: number) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<ShareResult> {
   const histogram = latencyHistogram();
   const errors: Record<string, number> = {};
@@ -212,7 +213,7 @@ export async function runShare(
       if (!failed) recordMillis(bucket.histogram, now - sent);
     }
   };
-  const more = () => issued < share.maxOperations && performance.now() < deadline;
+  const more = () => !signal?.aborted && issued < share.maxOperations && performance.now() < deadline;
   let lag: Histogram | undefined;
   try {
     if (settings.mode === "closed") {
@@ -282,8 +283,11 @@ export async function runLoad(
   settings: LoadSettings,
   threads = Math.min(2, settings.connections),
   progress: (completed: number) => void = () => {},
+  /** Ends the load early (one thread only): a load through an action of unknown length. */
+  signal?: AbortSignal,
 ): Promise<LoadResult> {
   validateLoadSettings(settings);
+  if (signal && threads !== 1) throw new Error(`a load with a stop signal needs one thread, got ${threads}`);
   if (settings.timeline && threads !== 1) throw new Error(`load setting timeline needs one thread, got ${threads}`);
   if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
     throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);
@@ -301,7 +305,7 @@ export async function runLoad(
         maxOperations: split(settings.maxOperations, i),
         rate: (settings.rate ?? 0) / threads,
       };
-      if (threads === 1) return runShare(endpoint, credentials, settings, share, report(i));
+      if (threads === 1) return runShare(endpoint, credentials, settings, share, report(i), signal);
       return new Promise<ShareResult>((resolve, reject) => {
         const worker = new Worker(new URL("./load-worker.ts", import.meta.url), {
           workerData: { endpoint, credentials, settings, share },

@@ -35,6 +35,16 @@ export interface InstallOptions {
   log?: (line: string) => void;
 }
 
+/** What a release runs: kept before an upgrade, restored after a rollback. */
+export interface ReleaseState {
+  upstreamVersion: string;
+  chartDir: string;
+  declaredChartDir: string;
+  valuesFiles: string[];
+  declared: Values;
+  fit: FitRecord;
+}
+
 /** A release of the wrapper chart installed on the cluster, and what the checks need to reach it. */
 export class Release {
   readonly helm: Helm;
@@ -46,13 +56,13 @@ export class Release {
   /** The chart installed (a staged copy of `chartDir` with its upstream chart). */
   chartDir: string;
   /** Where the environment's declared values come from. */
-  readonly declaredChartDir: string;
+  declaredChartDir: string;
   /** Values files given to Helm, in order (the chart's own values.yaml comes first implicitly). */
   valuesFiles: string[];
   /** What the environment asks for: values.yaml + values.<env>.yaml, merged by the harness. */
-  readonly declared: Values;
+  declared: Values;
   /** What the harness changed to fit the cluster. */
-  readonly fit: FitRecord;
+  fit: FitRecord;
   /** Passwords the harness generated for the environment's users Secret. */
   readonly credentials: Record<string, string>;
   installSeconds = 0;
@@ -184,20 +194,65 @@ export class Release {
     return JSON.parse(await this.helm.run(["get", "values", this.name, "--all", "-o", "json", ...this.helmArgs()]));
   }
 
+  /** What the release runs now, to return to after a rollback (`restore`). */
+  snapshot(): ReleaseState {
+    return {
+      upstreamVersion: this.upstreamVersion,
+      chartDir: this.chartDir,
+      declaredChartDir: this.declaredChartDir,
+      valuesFiles: [...this.valuesFiles],
+      declared: this.declared,
+      fit: this.fit,
+    };
+  }
+
+  restore(state: ReleaseState): void {
+    Object.assign(this, { ...state, valuesFiles: [...state.valuesFiles] });
+  }
+
+  /**
+   * What the release would run with another upstream version and/or another wrapper
+   * revision (values, templates), without touching the cluster or this object: the
+   * environment's file is taken from the new `chartDir`, which then also declares what the
+   * checks expect, and the fit is made again. `restore` it to switch; `chart` is the staged
+   * chart to render or install.
+   */
+  async target(
+    options: { upstreamVersion?: string; chartDir?: string } = {},
+  ): Promise<ReleaseState & { chart: string }> {
+    const state = this.snapshot();
+    const chartDir = options.chartDir ?? this.chartDir;
+    state.upstreamVersion = options.upstreamVersion ?? this.upstreamVersion;
+    if (chartDir !== this.chartDir) {
+      const oldEnvFile = environmentValuesFile(this.env, this.chartDir);
+      const extra = this.valuesFiles.filter((file) => file !== oldEnvFile && file !== this.fitFile);
+      const declared = environmentValues(this.env, chartDir);
+      const installed = extra.map(readValuesFile).reduce(mergeValues, declared);
+      const fit = await writeFit(this.cluster, installed, this.env, this.namespace, this.name);
+      Object.assign(state, {
+        valuesFiles: [environmentValuesFile(this.env, chartDir), ...extra, fit.file],
+        fit: fit.record,
+        chartDir,
+        declaredChartDir: chartDir,
+        declared,
+      });
+    }
+    return { ...state, chart: await stageChart(this.helm, state.upstreamVersion, state.chartDir) };
+  }
+
+  /** The harness's fit values file (the last values layer). */
+  private get fitFile(): string | undefined {
+    return this.valuesFiles.at(-1);
+  }
+
   /**
    * Upgrades the release to another upstream version and/or another wrapper revision,
    * with the same values files (the environment's file taken from `chartDir`).
    */
   async upgrade(options: { upstreamVersion?: string; chartDir?: string; timeoutSeconds?: number } = {}) {
-    const chartDir = options.chartDir ?? this.chartDir;
-    this.upstreamVersion = options.upstreamVersion ?? this.upstreamVersion;
-    if (chartDir !== this.chartDir) {
-      this.valuesFiles = this.valuesFiles.map((file) =>
-        file === environmentValuesFile(this.env, this.chartDir) ? environmentValuesFile(this.env, chartDir) : file,
-      );
-      this.chartDir = chartDir;
-    }
-    await runHelmInstall(this, await stageChart(this.helm, this.upstreamVersion, chartDir), options.timeoutSeconds);
+    const { chart, ...state } = await this.target(options);
+    this.restore(state);
+    await runHelmInstall(this, chart, options.timeoutSeconds);
   }
 
   /** `helm rollback` to a revision, then the harness's own readiness wait. */
@@ -375,6 +430,19 @@ function usersSecret(values: Values): { name: string; data: Record<string, strin
   return { name: auth.usersExistingSecret, data };
 }
 
+/** The harness's fit of the values to the cluster, written as the last values layer. */
+async function writeFit(cluster: Cluster, installed: Values, env: string, namespace: string, name: string) {
+  const fit = await fitToCluster(cluster, installed, `values.${env}.yaml`, namespace);
+  const dir = join(cacheDir(), "values");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${namespace}-${name}-fit-${Date.now().toString(36)}.yaml`);
+  writeFileSync(
+    file,
+    `# The harness's fit of ${env} to the cluster (fixtures/fit/rules.yaml)\n${stringify(fit.values)}`,
+  );
+  return { file, record: fit.record };
+}
+
 /** Installs an environment's values into a namespace and waits until every pod is Ready. */
 export async function installRelease(helm: Helm, cluster: Cluster, options: InstallOptions): Promise<Release> {
   const log = options.log ?? console.log;
@@ -388,14 +456,7 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     .map(readValuesFile)
     .reduce(mergeValues, environmentValues(options.env, chartDir));
 
-  const fit = await fitToCluster(cluster, installed, `values.${options.env}.yaml`, options.namespace);
-  const dir = join(cacheDir(), "values");
-  mkdirSync(dir, { recursive: true });
-  const fitFile = join(dir, `${options.namespace}-${name}-fit.yaml`);
-  writeFileSync(
-    fitFile,
-    `# The harness's fit of ${options.env} to the cluster (fixtures/fit/rules.yaml)\n${stringify(fit.values)}`,
-  );
+  const fit = await writeFit(cluster, installed, options.env, options.namespace, name);
 
   // The platform's secret manager creates the Secret the environment declares, whatever a
   // sabotaged or upgraded chart does with it.
@@ -417,7 +478,7 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     upstreamVersion,
     chartDir,
     declaredChartDir,
-    valuesFiles: [...layers, fitFile],
+    valuesFiles: [...layers, fit.file],
     fit: fit.record,
     credentials,
   });

@@ -1,174 +1,192 @@
-import { afterAll, describe, expect } from "vitest";
-import type { Release } from "../../src/chart/release.ts";
-import { installRelease } from "../../src/chart/release.ts";
-import { cachedUpstreamVersions, compareVersions } from "../../src/chart/upstream.ts";
-import { environmentsOf } from "../../src/chart/values.ts";
-import { pinnedUpstreamVersion } from "../../src/chart/wrapper.ts";
-import { waitFor } from "../../src/kube/index.ts";
-import { commandErrorIn } from "../../src/process.ts";
-import { markdownTable, writeReport } from "../../src/report/index.ts";
-import { isCI, SettingError, setting } from "../../src/settings.ts";
-import {
-  type Dataset,
-  metricValue,
-  parseInfo,
-  parseMetrics,
-  readDataset,
-  replicationInfo,
-  withClient,
-  writeDataset,
-} from "../../src/valkey/index.ts";
+import { afterAll, describe } from "vitest";
+import { installRelease, type Release } from "../../src/chart/release.ts";
+import { stageChart } from "../../src/chart/wrapper.ts";
+import { checkReportRenders, findChromium } from "../../src/report/browser-check.ts";
+import { type UpgradeReport, type UpgradeStep, writeUpgradeReport } from "../../src/report/upgrade.ts";
+import { isCI } from "../../src/settings.ts";
+import { upgradePlan, type Walk } from "../../src/upgrade/plan.ts";
+import { predictRollout, type RolloutKind } from "../../src/upgrade/prediction.ts";
+import { type Revision, resolveRevision } from "../../src/upgrade/revision.ts";
+import { observeRollout, type RolloutObservation, rollingRestart } from "../../src/upgrade/rollout.ts";
+import { settingsInEffect } from "../../src/upgrade/settings-in-effect.ts";
+import { type Dataset, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
-const pinned = pinnedUpstreamVersion();
-
-/** Candidates: VALKEY_UPGRADE_CANDIDATES, else every cached upstream version newer than the pin. */
-function candidates(): string[] {
-  const chosen =
-    setting("VALKEY_UPGRADE_CANDIDATES") ?? cachedUpstreamVersions().filter((v) => compareVersions(v, pinned) > 0);
-  const notLater = chosen.filter((v) => compareVersions(v, pinned) <= 0);
-  if (notLater.length > 0) {
-    throw new SettingError(
-      "VALKEY_UPGRADE_CANDIDATES",
-      chosen.join(","),
-      `${notLater.join(", ")} is not later than the pinned ${pinned}: an upgrade goes from the pin to a later version`,
-    );
-  }
-  return chosen;
-}
-
-const chosen = candidates();
-const matrix = environmentsOf("VALKEY_UPGRADE_ENVS").flatMap((env) => chosen.map((candidate) => ({ env, candidate })));
-const noCandidates =
-  chosen.length === 0
-    ? `no upgrade candidate: the chart cache (${cachedUpstreamVersions().join(", ") || "empty"}) holds no upstream version newer than the pinned ${pinned}, and VALKEY_UPGRADE_CANDIDATES is unset`
-    : undefined;
-if (noCandidates && !clusterUnavailable) {
+/**
+ * Upgrades as production lives them: each environment installed at the first revision
+ * of its walk, then a plain rolling restart (the baseline), each upgrade, and a rollback
+ * to the start, every one under an acknowledged-write writer and an open-loop load, with
+ * the pods' restarts timed, the outcome predicted from the rendered manifests beforehand,
+ * and the environment's settings read back from the live pods afterwards.
+ */
+const plan = upgradePlan();
+if (plan.nothingToDo && !clusterUnavailable) {
   if (isCI())
-    throw new Error(`${noCandidates}. Fill the chart cache (README, "Offline use") or set VALKEY_UPGRADE_CANDIDATES.`);
-  console.warn(`SKIPPED: the upgrade matrix: ${noCandidates}`);
-}
-
-interface Outcome {
-  env: string;
-  from: string;
-  to: string;
-  result: "pass" | "fail";
-  failedStep?: string;
-  /** Upstream's (helm's, the chart's) own words, whole; the harness's context after them. */
-  error?: string;
-  seconds: number;
-}
-const outcomes: Outcome[] = [];
-
-/** The upstream version the release's StatefulSet was rendered from, and that every pod runs its current template. */
-async function verifyRolledOutTo(release: Release, version: string): Promise<void> {
-  const set = await release.cluster.kube.apps.readNamespacedStatefulSet({
-    name: release.fullname,
-    namespace: release.namespace,
-  });
-  expect(set.metadata?.labels?.["helm.sh/chart"], "the StatefulSet's chart label").toBe(`valkey-${version}`);
-  const pods = await release.cluster.kube.pods(release.namespace, release.labelSelector);
-  for (const pod of pods) {
-    expect(
-      pod.metadata?.labels?.["controller-revision-hash"],
-      `${pod.metadata?.name} runs the StatefulSet's current template`,
-    ).toBe(set.status?.updateRevision);
-  }
-}
-
-/** Data, replication, metrics and the server version, as after any release change. */
-async function verify(release: Release, dataset: Dataset): Promise<void> {
-  await release.waitReady(240_000);
-  await withClient(await release.endpoint(0), release.clientCredentials, async (primary) => {
-    await waitFor(
-      "every replica attached",
-      async () => Number((await replicationInfo(primary)).connected_slaves) === release.replicas,
-      {
-        timeoutMs: 60_000,
-        intervalMs: 500,
-      },
+    throw new Error(
+      `${plan.nothingToDo}. Fill the chart cache (README, "Offline use") or set VALKEY_UPGRADE_CANDIDATES.`,
     );
-    expect(await primary.wait(release.replicas, 5_000), "WAIT after the change").toBe(release.replicas);
-  });
-  const imageVersion = release.fit.images?.valkey.match(/:(\d+\.\d+\.\d+)/)?.[1];
-  for (let i = 0; i <= release.replicas; i++) {
-    await withClient(await release.endpoint(i), release.clientCredentials, async (c) => {
-      expect((await readDataset(c, dataset)).checksum, `dataset on pod ${i}`).toBe(dataset.checksum);
-      if (imageVersion)
-        expect(parseInfo(await c.info("server")).valkey_version, `server version of pod ${i}`).toBe(imageVersion);
-    });
-    const metrics = parseMetrics(
-      await release.cluster.kube.proxyGet(release.namespace, release.podName(i), 9121, "/metrics"),
-    );
-    expect(metricValue(metrics, "redis_up"), `redis_up on pod ${i}`).toBe(1);
-  }
+  console.warn(`SKIPPED: the upgrade suite: ${plan.nothingToDo}`);
 }
 
-describe.skipIf(!!clusterUnavailable || !!noCandidates)(`upgrades from upstream valkey ${pinned}`, () => {
-  afterAll(() => {
-    if (outcomes.length === 0) return;
-    const firstLines = (text = "") => text.split("\n").slice(0, 6).join(" / ");
-    const table = markdownTable(
-      ["environment", "from", "to", "result", "failed step", "upstream's error (first lines)", "seconds"],
-      outcomes.map((o) => [o.env, o.from, o.to, o.result, o.failedStep ?? "", firstLines(o.error), o.seconds]),
+const report: UpgradeReport = {
+  schema: 2,
+  createdAt: new Date().toISOString(),
+  helm: "",
+  walks: [],
+  steps: [],
+};
+
+const happened = (observation: RolloutObservation): RolloutKind =>
+  observation.error ? "rejected" : observation.restarts.length > 0 ? "restart" : "no-restart";
+
+describe.skipIf(!!clusterUnavailable || !!plan.nothingToDo)(`upgrades under load: ${plan.description}`, () => {
+  afterAll(async () => {
+    if (report.steps.length === 0) return;
+    const paths = writeUpgradeReport(report);
+    console.log(`[upgrade] reports: ${paths.markdown}, ${paths.html}`);
+    const chromium = await findChromium();
+    if (!chromium) {
+      if (isCI()) throw new Error("no headless Chromium to check the upgrade report: apt-get install chromium");
+      console.warn("[upgrade] no Chromium on this machine: the HTML report was not checked in a browser");
+      return;
+    }
+    const rendered = await checkReportRenders(chromium, paths.html, report.steps.length);
+    console.log(
+      `[upgrade] ${paths.html} renders ${rendered.charts} charts in Chromium; screenshot ${rendered.screenshot}`,
     );
-    const paths = writeReport("upgrade-matrix", { pinned, outcomes }, `### Upstream upgrade matrix\n\n${table}`);
-    console.log(`[upgrade] report: ${paths.markdown}\n${table}`);
   });
 
-  test.concurrent.for(matrix)(
-    "$env: upgrade to $candidate keeps data, replication and metrics, runs the new chart, and rolls back",
-    async ({ env, candidate }, { cluster, helm, onTestFailed }) => {
-      const namespace = `upgrade-${env}-${candidate.replaceAll(".", "-")}`;
-      const started = performance.now();
-      let step = "install the pinned version";
+  test.concurrent.for(plan.walks)(
+    "$env: $revisions loses no acknowledged write, matches the predicted rollout, keeps the data and applies every setting",
+    async (walk: Walk, { cluster, helm, namespaces, monitoring, onTestFailed }) => {
+      report.helm = String(helm);
+      const revisions: Revision[] = [];
+      for (const spec of walk.revisions) revisions.push(await resolveRevision(spec));
+      report.walks.push({ env: walk.env, revisions: revisions.map((r) => r.label) });
+      const first = revisions[0] as Revision;
+      const namespace = `upgrade-${walk.env}-${Math.random().toString(36).slice(2, 7)}`;
+      const log = (line: string) => console.log(line);
       let release: Release | undefined;
-      let failure: unknown;
       onTestFailed(async () => {
         if (release) console.error(await release.diagnostics());
       });
+      const failures: string[] = [];
       try {
         await cluster.kube.createNamespace(namespace);
-        release = await installRelease(helm, cluster, { env, namespace });
-        step = "write a checksummed dataset";
-        const r = release;
+        const r = await installRelease(helm, cluster, {
+          env: walk.env,
+          namespace,
+          chartDir: first.chartDir,
+          upstreamVersion: first.upstreamVersion,
+        });
+        release = r;
+        const installed = r.snapshot();
         const dataset = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
-          writeDataset(c, `upgrade:${env}`, 3_000),
+          writeDataset(c, `upgrade:${walk.env}`, 2_000),
         );
-        step = `helm upgrade to ${candidate}`;
-        await r.upgrade({ upstreamVersion: candidate });
-        step = `verify after the upgrade to ${candidate}`;
-        await verifyRolledOutTo(r, candidate);
-        await verify(r, dataset);
-        step = "helm rollback";
-        await r.rollback(1);
-        step = `verify after the rollback to ${pinned}`;
-        await verifyRolledOutTo(r, pinned);
-        await verify(r, dataset);
-      } catch (error) {
-        failure = error;
+        const context = { cluster, namespaces, monitoring, log };
+
+        const record = async (
+          kind: UpgradeStep["kind"],
+          from: Revision,
+          to: Revision,
+          observation: RolloutObservation,
+          prediction: UpgradeStep["prediction"],
+          settings: UpgradeStep["settings"],
+        ) => {
+          const outcome = happened(observation);
+          const stepFailures: string[] = [];
+          const predictionHeld = prediction ? prediction.kind === outcome : undefined;
+          if (predictionHeld === false)
+            stepFailures.push(`predicted ${prediction?.kind} (${prediction?.reason}), but the change did: ${outcome}`);
+          if (observation.error && prediction?.kind !== "rejected")
+            stepFailures.push(`${kind} failed: ${observation.error.split("\n")[0]}`);
+          if (observation.writes.lost > 0)
+            stepFailures.push(`${observation.writes.lost} acknowledged write(s) lost during the ${kind}`);
+          if (outcome !== "rejected") {
+            const broken = await datasetBroken(r, dataset);
+            if (broken) stepFailures.push(broken);
+          }
+          for (const s of settings.filter((v) => v.result === "fail"))
+            stepFailures.push(`after the ${kind} to ${to.label}, ${s.check} is not in effect: ${s.message}`);
+          report.steps.push({
+            env: walk.env,
+            kind,
+            from: from.label,
+            to: to.label,
+            prediction,
+            outcome,
+            predictionHeld,
+            observation,
+            settings,
+            result: stepFailures.length === 0 ? "pass" : "fail",
+            failures: stepFailures,
+          });
+          failures.push(...stepFailures.map((f) => `${kind} ${from.label} -> ${to.label}: ${f}`));
+          return outcome;
+        };
+
+        // The baseline: what a plain rolling restart of the installed revision costs.
+        const afterInstall = await settingsInEffect(r, context);
+        const baseline = await observeRollout(r, "rolling restart", () => rollingRestart(r), { log });
+        await record("rolling restart (baseline)", first, first, baseline, undefined, afterInstall);
+
+        let current = first;
+        let rejected = false;
+        for (const next of revisions.slice(1)) {
+          const before = await r.target();
+          const after = await r.target({ chartDir: next.chartDir, upstreamVersion: next.upstreamVersion });
+          const prediction = await predictRollout(helm, before, after, r.name, r.namespace);
+          log(`[upgrade ${walk.env}] ${current.label} -> ${next.label}: predicted ${prediction.reason}`);
+          const observation = await observeRollout(
+            r,
+            `helm upgrade to ${next.label}`,
+            () => r.upgrade({ chartDir: next.chartDir, upstreamVersion: next.upstreamVersion }),
+            { log },
+          );
+          const outcome = happened(observation);
+          if (outcome === "rejected") r.restore(before);
+          const settings = outcome === "rejected" ? [] : await settingsInEffect(r, context);
+          await record("upgrade", current, next, observation, prediction, settings);
+          if (outcome === "rejected") {
+            rejected = true;
+            break;
+          }
+          current = next;
+        }
+
+        if (!rejected && current !== first) {
+          const latest = await r.target();
+          const back = { ...installed, chart: await stageChart(helm, installed.upstreamVersion, installed.chartDir) };
+          const prediction = await predictRollout(helm, latest, back, r.name, r.namespace);
+          const observation = await observeRollout(r, `helm rollback to ${first.label}`, () => r.rollback(1), { log });
+          r.restore(installed);
+          const settings = observation.error ? [] : await settingsInEffect(r, context);
+          await record("rollback", current, first, observation, prediction, settings);
+        }
       } finally {
-        // A cleanup failure is reported, never put in place of the step that failed.
-        await release?.uninstall().catch((error: Error) => console.error(`[upgrade ${env}] cleanup: ${error.message}`));
+        const problems: string[] = [];
+        await release?.uninstall().catch((error: Error) => problems.push(`uninstall: ${error.message}`));
         await cluster.kube
           .deleteNamespace(namespace)
-          .catch((error: Error) => console.error(`[upgrade ${env}] cleanup: ${error.message}`));
+          .catch((error: Error) => problems.push(`namespace ${namespace}: ${error.message}`));
+        for (const problem of problems) console.error(`[upgrade ${walk.env}] cleanup: ${problem}`);
       }
-      const seconds = Math.round((performance.now() - started) / 1000);
-      if (failure === undefined) {
-        outcomes.push({ env, from: pinned, to: candidate, result: "pass", seconds });
-        return;
-      }
-      const message = failure instanceof Error ? failure.message : String(failure);
-      const upstream = commandErrorIn(failure)?.output;
-      const error = upstream
-        ? `${upstream}\n(harness: ${message.split("\n")[0]})`
-        : (message.split("\n--- ")[0] ?? message);
-      outcomes.push({ env, from: pinned, to: candidate, result: "fail", failedStep: step, error, seconds });
-      throw new Error(`upgrade of ${env} from ${pinned} to candidate ${candidate} failed at "${step}":\n${error}`, {
-        cause: failure,
-      });
+      if (failures.length > 0) throw new Error(`the upgrade walk of ${walk.env} failed:\n- ${failures.join("\n- ")}`);
     },
   );
 });
+
+/** Whether the dataset written after install is intact on every pod; the problem in words, or undefined. */
+async function datasetBroken(release: Release, dataset: Dataset): Promise<string | undefined> {
+  for (let i = 0; i <= release.replicas; i++) {
+    const checksum = await withClient(
+      await release.endpoint(i),
+      release.clientCredentials,
+      async (c) => (await readDataset(c, dataset)).checksum,
+    ).catch((error: Error) => `unreadable (${error.message})`);
+    if (checksum !== dataset.checksum)
+      return `the dataset written after install differs on pod ${i}: checksum ${checksum}, expected ${dataset.checksum}`;
+  }
+  return undefined;
+}

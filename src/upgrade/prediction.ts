@@ -1,0 +1,141 @@
+import { isDeepStrictEqual } from "node:util";
+import type { Helm } from "../chart/helm.ts";
+import { type Manifest, renderChart } from "../chart/wrapper.ts";
+
+/** What a release change must do to the pods, said before it is made. */
+export type RolloutKind = "restart" | "no-restart" | "rejected";
+
+export interface Prediction {
+  kind: RolloutKind;
+  /** Why, in one line. */
+  reason: string;
+  /** Paths in the StatefulSet's pod template that differ (a restart of every pod follows). */
+  podTemplateChanges: string[];
+  /** StatefulSet fields the API server refuses to change (the upgrade must fail). */
+  immutableChanges: string[];
+  /** Other objects added, removed or changed (`ConfigMap/valkey-config changed`). */
+  otherChanges: string[];
+}
+
+/** A chart, its values files, rendered as one release would be. */
+export interface RenderInput {
+  chart: string;
+  valuesFiles: string[];
+}
+
+/**
+ * StatefulSet spec fields Kubernetes lets an update change; any other difference is
+ * refused with "updates to statefulset spec for fields other than ... are forbidden".
+ */
+const MUTABLE_STATEFULSET_FIELDS = new Set([
+  "replicas",
+  "ordinals",
+  "template",
+  "updateStrategy",
+  "persistentVolumeClaimRetentionPolicy",
+  "minReadySeconds",
+]);
+
+const short = (value: unknown) => {
+  const text = JSON.stringify(value) ?? "absent";
+  return text.length > 70 ? `${text.slice(0, 67)}...` : text;
+};
+
+/** Leaf paths where two values differ, with both sides. */
+export function differences(before: unknown, after: unknown, path = ""): string[] {
+  if (isDeepStrictEqual(before, after)) return [];
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  if (!isObject(before) || !isObject(after) || Array.isArray(before) !== Array.isArray(after)) {
+    return [`${path || "."}: ${short(before)} -> ${short(after)}`];
+  }
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  return keys.flatMap((key) =>
+    differences(before[key], after[key], Array.isArray(before) ? `${path}[${key}]` : `${path}.${key}`),
+  );
+}
+
+/** The API server does not keep apiVersion/kind of claim templates: not a change. */
+function comparableClaimTemplates(templates: Manifest[] | undefined) {
+  return (templates ?? []).map(({ apiVersion: _a, kind: _k, ...rest }) => rest);
+}
+
+/** Predicts from two renderings of the same release what the change does to its pods. */
+export function predictFromManifests(before: Manifest[], after: Manifest[]): Prediction {
+  const key = (m: Manifest) => `${m.kind}/${m.metadata.name}`;
+  const beforeByKey = new Map(before.map((m) => [key(m), m]));
+  const afterByKey = new Map(after.map((m) => [key(m), m]));
+  const otherChanges: string[] = [];
+  for (const k of new Set([...beforeByKey.keys(), ...afterByKey.keys()])) {
+    if (k.startsWith("StatefulSet/")) continue;
+    const [b, a] = [beforeByKey.get(k), afterByKey.get(k)];
+    if (!b) otherChanges.push(`${k} added`);
+    else if (!a) otherChanges.push(`${k} removed`);
+    else if (!isDeepStrictEqual(b, a)) otherChanges.push(`${k} changed`);
+  }
+  const setsBefore = before.filter((m) => m.kind === "StatefulSet");
+  const setsAfter = after.filter((m) => m.kind === "StatefulSet");
+  const podTemplateChanges: string[] = [];
+  const immutableChanges: string[] = [];
+  for (const set of setsAfter) {
+    const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
+    if (!old) {
+      otherChanges.push(`StatefulSet/${set.metadata.name} added`);
+      continue;
+    }
+    podTemplateChanges.push(...differences(old.spec.template, set.spec.template, "spec.template"));
+    const fields = new Set([...Object.keys(old.spec ?? {}), ...Object.keys(set.spec ?? {})]);
+    for (const field of fields) {
+      if (MUTABLE_STATEFULSET_FIELDS.has(field)) continue;
+      const [b, a] =
+        field === "volumeClaimTemplates"
+          ? [comparableClaimTemplates(old.spec[field]), comparableClaimTemplates(set.spec[field])]
+          : [old.spec[field], set.spec[field]];
+      immutableChanges.push(...differences(b, a, `spec.${field}`));
+    }
+  }
+  for (const set of setsBefore) {
+    if (!setsAfter.some((s) => s.metadata.name === set.metadata.name))
+      otherChanges.push(`StatefulSet/${set.metadata.name} removed`);
+  }
+  if (immutableChanges.length > 0) {
+    return {
+      kind: "rejected",
+      reason: `the API server refuses to change StatefulSet field(s) ${[...new Set(immutableChanges.map((c) => c.split(/[.[:]/)[1]))].join(", ")}: the upgrade must fail (delete the StatefulSet with --cascade=orphan first, then upgrade)`,
+      podTemplateChanges,
+      immutableChanges,
+      otherChanges,
+    };
+  }
+  if (podTemplateChanges.length > 0) {
+    return {
+      kind: "restart",
+      reason: `the pod template changes (${podTemplateChanges.length} field(s)): every pod restarts, highest ordinal first`,
+      podTemplateChanges,
+      immutableChanges,
+      otherChanges,
+    };
+  }
+  return {
+    kind: "no-restart",
+    reason:
+      otherChanges.length > 0
+        ? `only ${otherChanges.join(", ")}: no pod restarts`
+        : "nothing the cluster runs changes: no pod restarts",
+    podTemplateChanges,
+    immutableChanges,
+    otherChanges,
+  };
+}
+
+/** Renders both sides with Helm (as the release named `release` in `namespace`) and predicts. */
+export async function predictRollout(
+  helm: Helm,
+  before: RenderInput,
+  after: RenderInput,
+  release: string,
+  namespace: string,
+): Promise<Prediction> {
+  const render = (input: RenderInput) =>
+    renderChart(helm, input.chart, { release, namespace, valuesFiles: input.valuesFiles });
+  return predictFromManifests(await render(before), await render(after));
+}
