@@ -169,6 +169,14 @@ const SPECS = {
     parse: choice(["scale", "as-written"] as const),
     fallback: () => "scale" as const,
   }),
+  VALKEY_FIT_PROVISIONERS: spec({
+    accepts: "stand-in, as-written",
+    default: "stand-in",
+    description:
+      "stand-in: a cloud driver the cluster does not serve is served by its stand-in (fixtures/fit/rules.yaml); as-written: never, the install fails instead (proof that a cluster serves every environment's driver)",
+    parse: choice(["stand-in", "as-written"] as const),
+    fallback: () => "stand-in" as const,
+  }),
   VALKEY_ENVS: spec({
     accepts: "comma-separated environments",
     default: "all",

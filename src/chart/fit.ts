@@ -65,7 +65,7 @@ export class InstallError extends Error {
 }
 
 /** Provisioners the cluster serves: those of StorageClasses not created by a Helm release, and CSI drivers. */
-async function servedProvisioners(cluster: Cluster): Promise<Set<string>> {
+export async function servedProvisioners(cluster: Cluster): Promise<Set<string>> {
   const classes = await cluster.kube.storage.listStorageClass();
   const drivers = await cluster.kube.config
     .makeApiClient(StorageV1Api)
@@ -142,7 +142,8 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
   if (values.storageClass?.create && provisioner) {
     const served = await servedProvisioners(cluster);
     let used = provisioner;
-    const standIn = rules.standInProvisioners[provisioner];
+    const standIn =
+      setting("VALKEY_FIT_PROVISIONERS") === "stand-in" ? rules.standInProvisioners[provisioner] : undefined;
     if (!served.has(provisioner) && standIn) {
       used = standIn;
       fit = mergeValues(fit, { storageClass: { provisioner: standIn } });

@@ -6,8 +6,17 @@ import { run, runOrThrow } from "../process.ts";
 export const HARNESS_LABEL = "org.valkey-harness.managed";
 export const OWNER_PID_LABEL = "org.valkey-harness.pid";
 
+/** The owner label of a cluster kept after its process exits (`npm run cluster -- up`); `down` removes it. */
+export const KEPT_OWNER = "kept";
+let owner = String(process.pid);
+
+/** What this process starts from now on outlives it: not reaped as a crash's leftover, removed by `npm run cluster -- down`. */
+export function keepAfterExit(): void {
+  owner = KEPT_OWNER;
+}
+
 export function harnessLabels(): Record<string, string> {
-  return { [HARNESS_LABEL]: "true", [OWNER_PID_LABEL]: String(process.pid) };
+  return { [HARNESS_LABEL]: "true", [OWNER_PID_LABEL]: owner };
 }
 
 function alive(pid: number): boolean {
@@ -36,7 +45,7 @@ async function orphansOf(kind: "container" | "network"): Promise<{ id: string; n
       const [id = "", name = "", pid = ""] = line.split(" ");
       return { id, name, pid };
     })
-    .filter(({ pid }) => !pid || !alive(Number(pid)));
+    .filter(({ pid }) => pid !== KEPT_OWNER && (!pid || !alive(Number(pid))));
 }
 
 /**
@@ -103,6 +112,10 @@ export async function createOwnedNetwork(name: string): Promise<string> {
   ownedNetworks.add(name);
   installHandlers();
   return name;
+}
+
+export function disownNetwork(name: string): void {
+  ownedNetworks.delete(name);
 }
 
 /** Removes an owned network; throws (and keeps it owned, for the exit handler) when Docker refuses. */

@@ -235,7 +235,31 @@ export async function waitForNodes(info: ClusterInfo, count: number, timeoutMs =
   );
 }
 
-/** Uses a cluster the user already has (kind, EKS, GKE, ...) through its kubeconfig. */
-export function useExistingCluster(kubeconfigPath: string): ClusterInfo {
-  return { kind: "existing", kubeconfig: readFileSync(kubeconfigPath, "utf8"), hostPorts: {} };
+/**
+ * Uses a cluster the user already has (kind, EKS, GKE, ...) through its kubeconfig. When
+ * every node already holds the harness's built images (their names in the nodes' status,
+ * as on a cluster from `npm run cluster -- up` or a kind cluster they were loaded into),
+ * the chart runs them; otherwise the chart's own images are pulled from their registries.
+ */
+export async function useExistingCluster(
+  kubeconfigPath: string,
+  log: (line: string) => void = console.log,
+): Promise<ClusterInfo> {
+  const info: ClusterInfo = { kind: "existing", kubeconfig: readFileSync(kubeconfigPath, "utf8"), hostPorts: {} };
+  const built = (await dockerAnswers()) ? await builtImages().catch(() => undefined) : undefined;
+  if (built) {
+    const nodes = (await new Kube(kubeConfigOf(info)).core.listNode()).items;
+    const onEveryNode = (image: string) =>
+      nodes.length > 0 && nodes.every((node) => node.status?.images?.some((held) => held.names?.includes(image)));
+    const wanted = [built.valkey, built.exporter, built.helper, built.prometheus];
+    if (wanted.every(onEveryNode)) {
+      info.images = built;
+      log(
+        `[cluster] every node of ${kubeconfigPath} holds the harness's images (${wanted.join(", ")}): the chart runs them`,
+      );
+    } else {
+      log(`[cluster] the nodes of ${kubeconfigPath} do not hold the harness's images: the chart pulls its own`);
+    }
+  }
+  return info;
 }

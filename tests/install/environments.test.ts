@@ -1,4 +1,5 @@
-import { describe } from "vitest";
+import { describe, expect } from "vitest";
+import { servedProvisioners } from "../../src/chart/fit.ts";
 import { environmentsOf, environmentValues, featuresOf } from "../../src/chart/values.ts";
 import { CHECKS, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
@@ -12,6 +13,25 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
 describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENVS"))("environment %s", (env) => {
   test.override({ env });
   const features = featuresOf(environmentValues(env));
+  test("is installed with the environment's own provisioner wherever the cluster serves it: the fit stands in only for a driver the cluster lacks", async ({
+    release,
+    cluster,
+  }) => {
+    const provisioner = release.declared.storageClass?.provisioner as string | undefined;
+    if (!release.declared.storageClass?.create || !provisioner) return;
+    const served = await servedProvisioners(cluster);
+    const installed = await cluster.kube.storage.readStorageClass({ name: expectedOf(release).storageClass.name });
+    if (served.has(provisioner)) {
+      expect(release.fit.provisioner, `${provisioner} is served here: no stand-in`).toBeUndefined();
+      expect(installed.provisioner).toBe(provisioner);
+    } else {
+      console.log(
+        `[install ${env}] this cluster does not serve ${provisioner}: stood in by ${release.fit.provisioner?.to}`,
+      );
+      expect(installed.provisioner).toBe(release.fit.provisioner?.to);
+    }
+  });
+
   describe("as installed", { concurrent: false }, () => {
     for (const check of CHECKS) {
       const reason = check.notApplicable?.(features);
