@@ -5,6 +5,7 @@ import { describe, expect } from "vitest";
 import { parseDocument } from "yaml";
 import { installRelease, type Release } from "../../src/chart/release.ts";
 import { cachedUpstreamVersions } from "../../src/chart/upstream.ts";
+import { converge } from "../../src/durability/scenarios.ts";
 import { WRAPPER_CHART } from "../../src/environments.ts";
 import { predictRollout } from "../../src/upgrade/prediction.ts";
 import { rollingRestart } from "../../src/upgrade/rollout.ts";
@@ -67,6 +68,7 @@ describe.skipIf(!!clusterUnavailable || !cachedUpstreamVersions().includes("0.9.
         expect(verdicts.filter((v) => v.result === "fail").map((v) => v.check)).toEqual(["config.server-settings"]);
 
         await rollingRestart(r);
+        await converge({ release: r, cluster, log: context.log });
         const restarted = await settingsInEffect(r, context);
         expect(restarted.filter((v) => v.result === "fail")).toEqual([]);
       } finally {

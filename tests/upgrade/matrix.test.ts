@@ -56,8 +56,8 @@ describe.skipIf(!!clusterUnavailable || !!plan.nothingToDo)(`upgrades under load
     );
   });
 
-  test.concurrent.for(plan.walks)(
-    "$env: $revisions loses no acknowledged write, matches the predicted rollout, keeps the data and applies every setting",
+  test.concurrent.for(plan.walks.map((walk) => ({ ...walk, path: walk.revisions.join(" -> ") })))(
+    "$env: $path loses no acknowledged write, matches the predicted rollout, keeps the data and applies every setting",
     async (walk: Walk, { cluster, helm, namespaces, monitoring, onTestFailed }) => {
       report.helm = String(helm);
       const revisions: Revision[] = [];
