@@ -9,7 +9,7 @@ import { predictRollout, type RolloutKind } from "../../src/upgrade/prediction.t
 import { type Revision, resolveRevision } from "../../src/upgrade/revision.ts";
 import { observeRollout, type RolloutObservation, rollingRestart } from "../../src/upgrade/rollout.ts";
 import { settingsInEffect } from "../../src/upgrade/settings-in-effect.ts";
-import { type Dataset, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
+import { type Dataset, parseInfo, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
@@ -104,7 +104,7 @@ describe.skipIf(!!clusterUnavailable || !!plan.nothingToDo)(`upgrades under load
           if (observation.writes.lost > 0)
             stepFailures.push(`${observation.writes.lost} acknowledged write(s) lost during the ${kind}`);
           if (outcome !== "rejected") {
-            const broken = await datasetBroken(r, dataset);
+            const broken = (await datasetBroken(r, dataset)) ?? (await notRolledOutTo(r, to.upstreamVersion));
             if (broken) stepFailures.push(broken);
           }
           for (const s of settings.filter((v) => v.result === "fail"))
@@ -176,6 +176,35 @@ describe.skipIf(!!clusterUnavailable || !!plan.nothingToDo)(`upgrades under load
     },
   );
 });
+
+/**
+ * Whether the release runs what the step installed: the StatefulSet's chart label names
+ * the upstream version, every pod runs its current template, and every pod's server is
+ * the image's version. The problem in words, or undefined.
+ */
+async function notRolledOutTo(release: Release, version: string): Promise<string | undefined> {
+  const set = await release.cluster.kube.apps.readNamespacedStatefulSet({
+    name: release.fullname,
+    namespace: release.namespace,
+  });
+  const chart = set.metadata?.labels?.["helm.sh/chart"];
+  if (chart !== `valkey-${version}`) return `the StatefulSet's chart label is ${chart}, expected valkey-${version}`;
+  const imageVersion = release.fit.images?.valkey.match(/:(\d+\.\d+\.\d+)/)?.[1];
+  for (const pod of await release.cluster.kube.pods(release.namespace, release.labelSelector)) {
+    if (pod.metadata?.labels?.["controller-revision-hash"] !== set.status?.updateRevision)
+      return `${pod.metadata?.name} does not run the StatefulSet's current template (${set.status?.updateRevision})`;
+  }
+  if (!imageVersion) return undefined;
+  for (let i = 0; i <= release.replicas; i++) {
+    const running = await withClient(
+      await release.endpoint(i),
+      release.clientCredentials,
+      async (c) => parseInfo(await c.info("server")).valkey_version,
+    );
+    if (running !== imageVersion) return `pod ${i} runs valkey ${running}, expected ${imageVersion} (the image's)`;
+  }
+  return undefined;
+}
 
 /** Whether the dataset written after install is intact on every pod; the problem in words, or undefined. */
 async function datasetBroken(release: Release, dataset: Dataset): Promise<string | undefined> {
