@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Kube } from "../kube/index.ts";
+import { Kube, waitFor } from "../kube/index.ts";
 import { run } from "../process.ts";
 import { cacheDir } from "../settings.ts";
 import {
@@ -44,7 +44,20 @@ export async function startKeptCluster(options: KeptClusterOptions = {}): Promis
     if (images) {
       const started = performance.now();
       await loadImagesIntoNodes(ids, [images.prometheus]);
-      log(`[cluster] Prometheus image on every node in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      // Suites find the images in the nodes' status, which kubelet refreshes on its own schedule.
+      const kube = new Kube(kubeConfigOf(cluster.info));
+      const wanted = [images.valkey, images.exporter, images.helper, images.prometheus];
+      await waitFor(
+        "every node's status to list the harness's images",
+        async () =>
+          (await kube.core.listNode()).items.every((node) =>
+            wanted.every((image) => node.status?.images?.some((held) => held.names?.includes(image))),
+          ),
+        { timeoutMs: 180_000, intervalMs: 2000 },
+      );
+      log(
+        `[cluster] the harness's images on every node (in its status) after ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
     }
     if (options.drivers?.length) await serveDrivers(new Kube(kubeConfigOf(cluster.info)), options.drivers, log);
     const path = options.kubeconfigPath ?? join(cacheDir(), "clusters", "kept.kubeconfig");

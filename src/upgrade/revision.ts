@@ -72,5 +72,6 @@ export async function resolveRevision(spec: string, variable = "the revision"): 
     }
   }
   const upstreamVersion = pinnedUpstreamVersion(chartDir);
-  return { label: `${spec} (${commit.slice(0, 7)}, valkey ${upstreamVersion})`, chartDir, upstreamVersion };
+  const named = commit.startsWith(spec) ? commit.slice(0, 7) : `${spec} (${commit.slice(0, 7)})`;
+  return { label: `${named}, valkey ${upstreamVersion}`, chartDir, upstreamVersion };
 }

@@ -36,7 +36,7 @@ describe("revisions", () => {
 
   test("a git ref is the wrapper as committed there, with its own pin", async () => {
     const revision = await resolveRevision("HEAD");
-    expect(revision.label).toMatch(/^HEAD \([0-9a-f]{7}, valkey \d+\.\d+\.\d+\)$/);
+    expect(revision.label).toMatch(/^HEAD \([0-9a-f]{7}\), valkey \d+\.\d+\.\d+$/);
     expect(revision.chartDir).toContain("revisions");
   });
 
