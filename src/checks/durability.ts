@@ -4,10 +4,16 @@ import { parseInfo, readDataset, replicationInfo, withClient, writeDataset } fro
 import { AcknowledgedWriter, missingAcknowledged } from "../valkey/writer.ts";
 import { type Check, type CheckContext, Verdict } from "./check.ts";
 
+/**
+ * Replicas attached to pod 0 and done syncing (`state=online`): connected_slaves also
+ * counts replicas still in a full resync, which min-replicas-to-write does not count.
+ */
 async function attachedReplicas(context: CheckContext): Promise<number> {
-  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) =>
-    Number((await replicationInfo(primary)).connected_slaves),
-  );
+  return withClient(await context.release.endpoint(0), context.release.clientCredentials, async (primary) => {
+    const info = await replicationInfo(primary);
+    return Object.entries(info).filter(([key, value]) => /^slave\d+$/.test(key) && value.includes("state=online"))
+      .length;
+  });
 }
 
 async function waitForAllAttached(context: CheckContext, verdict: Verdict, moment: string): Promise<void> {
