@@ -189,10 +189,13 @@ export const replicaResync: Check = {
   },
 };
 
+/** How long appendfsync everysec may hold an acknowledged write back from the file. */
+const AOF_WINDOW_MS = 2_000;
+
 export const processCrash: Check = {
   id: "durability.process-crash",
   promise:
-    "loses no acknowledged write when the primary's process is killed (SIGKILL, no shutdown save): the append-only file the environment turns on keeps them",
+    "loses no acknowledged write older than the append-only file's 2 s window when the primary's process is killed (SIGKILL, no shutdown save)",
   notApplicable: (features) =>
     features.appendOnly
       ? undefined
@@ -212,8 +215,10 @@ export const processCrash: Check = {
       maxSeconds: 300,
     }).start();
     let report: Awaited<ReturnType<typeof writer.stop>>;
+    let killedAt = 0;
     try {
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      killedAt = writer.now();
       const restarts = await killValkeyProcess(cluster, release, 0);
       await waitForValkeyRestart(cluster, release, 0, restarts);
       await waitForAllAttached(context, verdict, "after the primary's restart");
@@ -225,9 +230,18 @@ export const processCrash: Check = {
       missingAcknowledged(c, report.records, false),
     );
     verdict.that(report.acknowledged > 0, "the writer got no write acknowledged at all");
+    // appendfsync everysec: while a background fsync lags (a busy disk), Valkey holds the
+    // AOF write back for up to 2 s and still answers the clients, so a process crash may
+    // lose what was acknowledged in those last 2 s (seen on this shared machine).
+    const older = missing.filter((r) => r.answeredAt < killedAt - AOF_WINDOW_MS);
+    if (missing.length > older.length) {
+      context.log(
+        `[durability ${expected.env}] ${missing.length - older.length} acknowledged write(s) of the last ${AOF_WINDOW_MS / 1000} s before the kill lost (within the window)`,
+      );
+    }
     verdict.that(
-      missing.length === 0,
-      `${missing.length} of ${promised} acknowledged writes lost when pod 0's process was killed (${missing.filter((r) => r.replicas > 0).length} of them confirmed by WAIT on a replica), e.g. ${missing
+      older.length === 0,
+      `${older.length} of ${promised} acknowledged writes lost when pod 0's process was killed were acknowledged more than ${AOF_WINDOW_MS / 1000} s before the kill (${older.filter((r) => r.replicas > 0).length} of them confirmed by WAIT on a replica; ${missing.length} lost in all), e.g. ${older
         .slice(0, 3)
         .map((r) => r.key)
         .join(", ")}`,
