@@ -101,17 +101,7 @@ const restartPrimary: Disrupt = async (context, mark) => {
 const rollingRestart: Disrupt = async (context, mark) => {
   const { release, cluster } = context;
   mark("rolling restart of the StatefulSet (as kubectl rollout restart)");
-  await cluster.kube.apps.patchNamespacedStatefulSet({
-    name: release.fullname,
-    namespace: release.namespace,
-    body: [
-      {
-        op: "add",
-        path: "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
-        value: new Date().toISOString(),
-      },
-    ],
-  });
+  await release.requestRollingRestart();
   // OrderedReady: the highest pod first, the primary last.
   for (let i = release.replicas; i >= 0; i--) {
     const name = release.podName(i);

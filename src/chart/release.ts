@@ -305,6 +305,21 @@ export class Release {
     });
   }
 
+  /** Asks for a rolling restart, as `kubectl rollout restart` does: a new pod template annotation. */
+  async requestRollingRestart(): Promise<void> {
+    await this.cluster.kube.apps.patchNamespacedStatefulSet({
+      name: this.fullname,
+      namespace: this.namespace,
+      body: [
+        {
+          op: "add",
+          path: "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
+          value: new Date().toISOString(),
+        },
+      ],
+    });
+  }
+
   /** Scales the StatefulSet to `pods` pods and waits until exactly those are Ready. */
   async scale(pods: number, timeoutMs = 240_000): Promise<void> {
     await this.cluster.kube.apps.replaceNamespacedStatefulSetScale({

@@ -217,16 +217,6 @@ class PodWatcher {
 
 /** `kubectl rollout restart`: a new pod template annotation, then every pod replaced in order. */
 export async function rollingRestart(release: Release): Promise<void> {
-  await release.cluster.kube.apps.patchNamespacedStatefulSet({
-    name: release.fullname,
-    namespace: release.namespace,
-    body: [
-      {
-        op: "add",
-        path: "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
-        value: new Date().toISOString(),
-      },
-    ],
-  });
+  await release.requestRollingRestart();
   await release.waitReady(300_000);
 }
