@@ -126,9 +126,32 @@ const SPECS = {
     parse: existingFile,
     fallback: () => undefined as string | undefined,
   }),
+  VALKEY_IMAGES: spec({
+    accepts: "auto, offline, registry",
+    default: "auto: offline when built or buildable here (Go, gcc, debootstrap), else a registry",
+    description:
+      "Where the cluster's node image and the workload images come from: built offline and imported by every node, or pulled from a registry (VALKEY_REGISTRY, else rancher/k3s and the chart's own images from the public registries)",
+    parse: choice(["auto", "offline", "registry"] as const),
+    fallback: () => "auto" as const,
+  }),
+  VALKEY_REGISTRY: spec({
+    accepts: "host:port of a registry, e.g. 127.0.0.1:5000",
+    default: "unset: the public registries",
+    description:
+      "A registry holding the harness's images under their own names (npm run registry -- up fills one on 127.0.0.1); used when the images come from a registry",
+    parse: (raw) => {
+      if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/.test(raw)) {
+        throw new Invalid(
+          "give a registry as host:port (optionally with a path), e.g. 127.0.0.1:5000, without a scheme",
+        );
+      }
+      return raw;
+    },
+    fallback: () => undefined as string | undefined,
+  }),
   VALKEY_CLUSTER_IMAGE: spec({
     accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.34.4-k3s1",
-    default: "the offline kube-node image",
+    default: "the node image VALKEY_IMAGES chose",
     description: "Node image of the harness's cluster",
     parse: nonEmpty,
     fallback: () => undefined as string | undefined,

@@ -3,7 +3,7 @@ import { StorageV1Api } from "@kubernetes/client-node";
 import type { Cluster } from "../cluster/index.ts";
 import { setting } from "../settings.ts";
 import { bytes, millicores, scaleBytes, scaleResourceList } from "./quantity.ts";
-import { offlineImageValues } from "./upstream.ts";
+import { harnessImageValues } from "./upstream.ts";
 import { mergeValues, readValuesFile, type Values } from "./values.ts";
 
 export const FIT_RULES_FILE = fileURLToPath(new URL("../../fixtures/fit/rules.yaml", import.meta.url));
@@ -26,7 +26,7 @@ export function fitRules(): FitRules {
 
 /** What the harness changed to fit an environment onto the cluster: data, for the checks and the reports. */
 export interface FitRecord {
-  images?: { valkey: string; exporter: string };
+  images?: { valkey: string; exporter: string; pulledFrom?: string };
   /** The chart's StorageClass got a name of the release's own (a StorageClass is cluster-wide). */
   storageClassName?: { from: string; to: string };
   provisioner?: { from: string; to: string };
@@ -40,7 +40,10 @@ export interface FitRecord {
 /** The record in words, one line per change. */
 export function describeFit(record: FitRecord): string[] {
   const lines: string[] = [];
-  if (record.images) lines.push(`offline images ${record.images.valkey} and ${record.images.exporter}`);
+  if (record.images) {
+    const where = record.images.pulledFrom ? `pulled from ${record.images.pulledFrom}` : "offline, imported";
+    lines.push(`images ${record.images.valkey} and ${record.images.exporter} (${where})`);
+  }
   if (record.storageClassName) {
     lines.push(
       `StorageClass ${record.storageClassName.from} named ${record.storageClassName.to} (cluster-wide; releases run side by side)`,
@@ -134,8 +137,8 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
   }
   const images = cluster.info.images;
   if (images) {
-    fit = mergeValues(fit, { valkey: offlineImageValues(images) });
-    record.images = { valkey: images.valkey, exporter: images.exporter };
+    fit = mergeValues(fit, { valkey: harnessImageValues(images) });
+    record.images = { valkey: images.valkey, exporter: images.exporter, pulledFrom: images.pulledFrom };
   }
 
   const provisioner: string | undefined = values.storageClass?.provisioner;

@@ -76,12 +76,27 @@ export async function resolveUpstreamChart(helm: Helm, version: string): Promise
   return path;
 }
 
-/** Upstream chart values that run Valkey and its exporter from the offline images (never pulled). */
-export function offlineImageValues(images: Pick<ImageSet, "valkey" | "exporter">) {
-  const reference = (image: string) => {
-    const [repository, tag] = image.replace(/^localhost\//, "").split(":");
-    return { registry: "localhost", repository, tag, pullPolicy: "Never" };
+/** `127.0.0.1:5000/valkey:9.1.2` as registry, repository and tag, the way the upstream chart's values split an image. */
+export function splitImageReference(image: string): { registry: string; repository: string; tag: string } {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  const hasRegistry = first === "localhost" || first.includes(".") || first.includes(":");
+  const rest = hasRegistry ? image.slice(slash + 1) : image;
+  const colon = rest.lastIndexOf(":");
+  return {
+    registry: hasRegistry ? first : "docker.io",
+    repository: colon < 0 ? rest : rest.slice(0, colon),
+    tag: colon < 0 ? "latest" : rest.slice(colon + 1),
   };
+}
+
+/**
+ * Upstream chart values that run Valkey and its exporter from the harness's images:
+ * imported into the nodes (never pulled), or pulled from the registry the nodes use.
+ */
+export function harnessImageValues(images: Pick<ImageSet, "valkey" | "exporter" | "pulledFrom">) {
+  const pullPolicy = images.pulledFrom ? "IfNotPresent" : "Never";
+  const reference = (image: string) => ({ ...splitImageReference(image), pullPolicy });
   return { image: reference(images.valkey), metrics: { exporter: { image: reference(images.exporter) } } };
 }
 

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Helm } from "../chart/helm.ts";
-import { installUpstreamChart, offlineImageValues } from "../chart/upstream.ts";
+import { harnessImageValues, installUpstreamChart } from "../chart/upstream.ts";
 import { pinnedUpstreamVersion } from "../chart/wrapper.ts";
 import { containerMemoryMiB } from "../cluster/docker.ts";
 import { Cluster, startCluster } from "../cluster/index.ts";
@@ -57,7 +57,7 @@ runMain(async () => {
       if (!options["skip-install"]) {
         const connected = await Cluster.connect(cluster.info);
         await connected.kube.createNamespace("measure");
-        const offline = offlineImageValues(images);
+        const offline = harnessImageValues(images);
         started = performance.now();
         await installUpstreamChart(helm, connected.kubeconfigPath, {
           namespace: "measure",

@@ -63,6 +63,7 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
       console.error(`[cleanup] could not remove every leftover container: ${removed.stderr.trim()}`);
   }
   for (const network of await orphansOf("network")) {
+    detachEveryContainer(network.id);
     const removed = await run("docker", ["network", "rm", network.id]);
     if (removed.code === 0) log(`[cleanup] removed network ${network.name} left by pid ${network.pid || "?"}`);
     else reportCleanupFailure(`could not remove network ${network.name}: ${removed.stderr.trim()}`);
@@ -84,6 +85,7 @@ function removeOwnedNow(): void {
     if (result.status !== 0) reportCleanupFailure(`docker rm of the run's containers failed: ${result.stderr?.trim()}`);
   }
   if (ownedNetworks.size > 0) {
+    for (const network of ownedNetworks) detachEveryContainer(network);
     const result = spawnSync("docker", ["network", "rm", ...ownedNetworks], { encoding: "utf8" });
     if (result.status !== 0)
       reportCleanupFailure(`docker network rm of the run's networks failed: ${result.stderr?.trim()}`);
@@ -120,11 +122,27 @@ export function disownNetwork(name: string): void {
 
 /** Removes an owned network; throws (and keeps it owned, for the exit handler) when Docker refuses. */
 export async function removeOwnedNetwork(name: string): Promise<void> {
+  detachEveryContainer(name);
   const removed = await run("docker", ["network", "rm", name]);
   if (removed.code !== 0 && !/not found/i.test(removed.stderr)) {
     throw new Error(`docker network rm ${name} failed: ${removed.stderr.trim()}`);
   }
   ownedNetworks.delete(name);
+}
+
+/**
+ * Disconnects what is still attached to a network about to be removed: a container the
+ * harness did not start there (the local registry) would otherwise keep it alive.
+ */
+export function detachEveryContainer(network: string): void {
+  const listed = spawnSync(
+    "docker",
+    ["network", "inspect", "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}", network],
+    { encoding: "utf8" },
+  );
+  for (const id of listed.stdout?.trim().split(/\s+/).filter(Boolean) ?? []) {
+    spawnSync("docker", ["network", "disconnect", "-f", network, id], { encoding: "utf8" });
+  }
 }
 
 function installHandlers(): void {

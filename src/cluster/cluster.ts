@@ -60,13 +60,15 @@ export class Cluster {
       const nodes = info.nodes;
       this.hostAccess = new PublishedNodePorts(this);
       this.nodeControl = new ContainerNodes(this, nodes);
-      this.imageLoading = {
-        load: (images, nodeNames) =>
-          loadImagesIntoNodes(
-            nodes.filter((n) => !nodeNames || nodeNames.includes(n.name)).map((n) => n.containerId),
-            images,
-          ),
-      };
+      // Nodes that pull from a registry get every image there, none imported.
+      if (!info.images?.pulledFrom)
+        this.imageLoading = {
+          load: (images, nodeNames) =>
+            loadImagesIntoNodes(
+              nodes.filter((n) => !nodeNames || nodeNames.includes(n.name)).map((n) => n.containerId),
+              images,
+            ),
+        };
     }
   }
 

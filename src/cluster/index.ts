@@ -4,11 +4,21 @@ import { join } from "node:path";
 import type { StartedK3sContainer } from "@testcontainers/k3s";
 import type { StartedTestContainer } from "testcontainers";
 import { reportCleanupFailure } from "../cleanup-log.ts";
-import { builtImages, ensureImages, type ImageSet } from "../images/index.ts";
+import { builtImages, type ImageSet } from "../images/index.ts";
+import { findLocalRegistryContainer, LOCAL_REGISTRY_NAME, mirrorFiles } from "../images/registry.ts";
+import { chooseImages } from "../images/source.ts";
 import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
-import { run } from "../process.ts";
+import { run, runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
-import { createOwnedNetwork, disownContainer, ownContainer, reapLeftovers, removeOwnedNetwork } from "./cleanup.ts";
+import {
+  createOwnedNetwork,
+  disownContainer,
+  harnessLabels,
+  OWNER_PID_LABEL,
+  ownContainer,
+  reapLeftovers,
+  removeOwnedNetwork,
+} from "./cleanup.ts";
 import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
 import { dockerAnswers, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
@@ -115,8 +125,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   await reapLeftovers(log);
 
   const requestedImage = options.image ?? setting("VALKEY_CLUSTER_IMAGE");
-  const images = requestedImage ? await builtImages() : await ensureImages(log);
-  const image = requestedImage ?? (images as ImageSet).node;
+  const choice = await chooseImages(undefined, !requestedImage);
+  log(`[images] ${choice.reason}`);
+  const images = choice.set;
+  const image = requestedImage ?? choice.node;
   const requested = options.securityProfile ?? setting("VALKEY_CLUSTER_PROFILE");
   const profile = requested === "auto" ? await detectSecurityProfile(images?.helper ?? image) : requested;
 
@@ -124,6 +136,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const started = performance.now();
   const network = await createOwnedNetwork(`valkey-harness-${process.pid}-${randomBytes(3).toString("hex")}`);
   const token = newJoinToken();
+  // Nodes pulling from a registry on this host's loopback reach it on their own network.
+  const { nodeArgs, nodeFiles } = await registryForNodes(network, images, image, log);
   // Agents find the server by its container name (Docker's DNS on the network). Not a
   // network alias: with one, testcontainers also attaches the container to the default
   // bridge, and the node would advertise that address.
@@ -141,10 +155,13 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       `--node-name=${SERVER_NODE}`,
       `--tls-san=${serverName}`,
       `--token=${token}`,
+      ...nodeArgs,
     ])
+    .withCopyContentToContainer(nodeFiles)
     .start();
   const agentStarts = agentNames.map((name) =>
-    new KubeAgentContainer(image, `https://${serverName}:6443`, token, name)
+    new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs)
+      .withCopyContentToContainer(nodeFiles)
       .withSecurityProfile(profile)
       .withNetworkMode(network)
       .withName(`${network}-${name.replace("valkey-harness-", "")}`)
@@ -153,7 +170,19 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const results = await Promise.allSettled([serverStart, ...agentStarts]);
   // A node that failed to start is gone from `results`: find it by the network for its log.
   const failedIds = results.some((r) => r.status === "rejected")
-    ? (await run("docker", ["ps", "-aq", "--filter", `network=${network}`])).stdout.trim().split("\n").filter(Boolean)
+    ? (
+        await run("docker", [
+          "ps",
+          "-aq",
+          "--filter",
+          `network=${network}`,
+          "--filter",
+          `label=${OWNER_PID_LABEL}=${harnessLabels()[OWNER_PID_LABEL]}`,
+        ])
+      ).stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
     : [];
   const containers = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   for (const container of containers) ownContainer(container.getId());
@@ -199,7 +228,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       );
     }
   } catch (error) {
-    const ids = [...new Set([...containers.map((c) => c.getId()), ...failedIds])];
+    const started = containers.map((c) => c.getId());
+    const ids = [...started, ...failedIds.filter((id) => !started.some((full) => full.startsWith(id)))];
     const logs = await Promise.all(ids.map(nodeLogTail));
     await cluster.stop().catch((stopError) => console.error(`[cluster] ${stopError.message}`));
     if (failedIds.length > 0) await run("docker", ["rm", "-f", "-v", ...failedIds]);
@@ -207,6 +237,28 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     throw new Error(`${error instanceof Error ? error.message : error}\n${logs.join("\n")}`, { cause: error });
   }
   return cluster;
+}
+
+/**
+ * When the nodes pull the harness's images from a registry (VALKEY_REGISTRY): the node
+ * image's flag for its system images, and containerd's mirror files. A registry container
+ * published on this host's 127.0.0.1 joins the cluster's network under a fixed alias.
+ */
+async function registryForNodes(
+  network: string,
+  images: ImageSet | undefined,
+  nodeImage: string,
+  log: (line: string) => void,
+): Promise<{ nodeArgs: string[]; nodeFiles: { content: string; target: string }[] }> {
+  const registry = images?.pulledFrom;
+  if (!registry) return { nodeArgs: [], nodeFiles: [] };
+  const nodeArgs = nodeImage === images.node ? [`--system-default-registry=${registry}`] : [];
+  const local = await findLocalRegistryContainer(registry);
+  if (!local) return { nodeArgs, nodeFiles: [] };
+  await runOrThrow("docker", ["network", "connect", "--alias", LOCAL_REGISTRY_NAME, network, local.id]);
+  const endpoint = `http://${LOCAL_REGISTRY_NAME}:${local.containerPort}`;
+  log(`[cluster] nodes pull ${registry} through ${endpoint} (container ${local.name} joined ${network})`);
+  return { nodeArgs, nodeFiles: mirrorFiles(registry, endpoint) };
 }
 
 /** The last lines a node container printed, and of its component logs: what an engineer needs when a start fails. */

@@ -4,6 +4,7 @@ import { Kube, waitFor } from "../kube/index.ts";
 import { run } from "../process.ts";
 import { cacheDir } from "../settings.ts";
 import {
+  detachEveryContainer,
   disownContainer,
   disownNetwork,
   HARNESS_LABEL,
@@ -41,7 +42,8 @@ export async function startKeptCluster(options: KeptClusterOptions = {}): Promis
   if (cluster.info.network) disownNetwork(cluster.info.network);
   try {
     const images = cluster.info.images;
-    if (images) {
+    // Nodes that pull from a registry fetch Prometheus like the rest, when a pod needs it.
+    if (images && !images.pulledFrom) {
       const started = performance.now();
       await loadImagesIntoNodes(ids, [images.prometheus]);
       // Suites find the images in the nodes' status, which kubelet refreshes on its own schedule.
@@ -81,6 +83,7 @@ export async function removeKeptClusters(log: (line: string) => void = console.e
   }
   const networks = (await run("docker", ["network", "ls", "-q", ...filter])).stdout.trim().split("\n").filter(Boolean);
   if (networks.length > 0) {
+    for (const network of networks) detachEveryContainer(network);
     const removed = await run("docker", ["network", "rm", ...networks]);
     if (removed.code !== 0) throw new Error(`docker network rm of the kept cluster failed: ${removed.stderr.trim()}`);
     log(`[cluster] removed ${networks.length} kept network(s)`);

@@ -67,14 +67,14 @@ export class KubeNodeContainer extends K3sContainer {
  * It is ready when the server lists its node Ready (agents print no marker of their own).
  */
 export class KubeAgentContainer extends GenericContainer {
-  constructor(image: string, serverUrl: string, token: string, nodeName: string) {
+  constructor(image: string, serverUrl: string, token: string, nodeName: string, extraArgs: string[] = []) {
     super(image);
     Object.assign(this.hostConfig, { CgroupnsMode: "host" }); // as K3sContainer does
     this.withLabels(harnessLabels())
       .withBindMounts([{ source: "/sys/fs/cgroup", target: "/sys/fs/cgroup" }])
       .withTmpFs({ "/run": "rw", "/var/run": "rw" })
       .withEnvironment({ K3S_URL: serverUrl, K3S_TOKEN: token })
-      .withCommand(["agent", `--node-name=${nodeName}`]);
+      .withCommand(["agent", `--node-name=${nodeName}`, ...extraArgs]);
   }
 
   withSecurityProfile(profile: SecurityProfile): this {

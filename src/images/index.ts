@@ -19,7 +19,20 @@ export interface ImageSet {
   helper: string;
   /** Prometheus server and promtool (loaded into the server node when a suite deploys Prometheus). */
   prometheus: string;
+  /** A plain-HTTP registry (crane) for `npm run registry`; absent from sets pulled from a registry. */
+  registry?: string;
+  /** pause, CoreDNS, local-path-provisioner: inside the node image, or in the registry the nodes pull from. */
+  system?: string[];
+  /** The registry every node pulls these images from (VALKEY_REGISTRY); unset: imported from the node image. */
+  pulledFrom?: string;
   versions: Record<string, string>;
+}
+
+/** The Kubernetes version the inputs pin (fixtures/images/components.env). */
+export function kubernetesVersionOfInputs(): string {
+  const pinned = /^KUBERNETES_VERSION=(\S+)$/m.exec(readFileSync(join(IMAGE_INPUTS, "components.env"), "utf8"));
+  if (!pinned?.[1]) throw new Error(`${join(IMAGE_INPUTS, "components.env")} pins no KUBERNETES_VERSION`);
+  return pinned[1];
 }
 
 /** Hash of every pinned input (Go modules, Debian suites, node files): the images' cache key. */
@@ -68,17 +81,22 @@ async function pruneOtherBuilds(current: string, log: (line: string) => void): P
   }
 }
 
-/** The images are not built and this machine cannot build them: one of the causes a laptop run may skip for. */
+/** No images for the cluster: the offline ones cannot be built here and no registry serves them. A laptop run may skip for it. */
 export class ImagesUnavailable extends Error {
-  constructor(missing: string[]) {
-    super(
-      `The offline images are not built and this machine lacks ${missing.join(", ")} to build them (npm run images). Install them, use VALKEY_CLUSTER_IMAGE=rancher/k3s:<version> on a connected machine, or point VALKEY_KUBECONFIG at a cluster of yours.`,
-    );
+  constructor(message: string) {
+    super(message);
     this.name = "ImagesUnavailable";
+  }
+
+  static missingTools(missing: string[]): ImagesUnavailable {
+    return new ImagesUnavailable(
+      `The offline images are not built and this machine lacks ${missing.join(", ")} to build them (npm run images). Install them, point VALKEY_REGISTRY at a registry holding the images, set VALKEY_IMAGES=registry on a connected machine (rancher/k3s and the chart's own images), or point VALKEY_KUBECONFIG at a cluster of yours.`,
+    );
   }
 }
 
-async function missingBuildTools(): Promise<string[]> {
+/** The build tools `npm run images` needs that are not on PATH. */
+export async function missingBuildTools(): Promise<string[]> {
   const missing: string[] = [];
   for (const tool of ["go", "gcc", "debootstrap"]) {
     if ((await run("sh", ["-c", `command -v ${tool}`])).code !== 0) missing.push(tool);
@@ -97,7 +115,7 @@ export async function ensureImages(log: (line: string) => void = console.log): P
     return existing;
   }
   const missing = await missingBuildTools();
-  if (missing.length > 0) throw new ImagesUnavailable(missing);
+  if (missing.length > 0) throw ImagesUnavailable.missingTools(missing);
   const hash = inputHash();
   log(`[images] building inputs ${hash} into ${imagesDir(hash)}`);
   await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {

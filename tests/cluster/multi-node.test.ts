@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect } from "vitest";
-import { installUpstreamChart, offlineImageValues } from "../../src/chart/upstream.ts";
+import { harnessImageValues, installUpstreamChart } from "../../src/chart/upstream.ts";
 import { pinnedUpstreamVersion } from "../../src/chart/wrapper.ts";
 import type { Cluster } from "../../src/cluster/index.ts";
 import { isPodReady, waitFor } from "../../src/kube/index.ts";
@@ -193,7 +193,7 @@ describe.skipIf(!!clusterUnavailable)(`a cluster of ${NODES_NEEDED} nodes`, () =
       namespace,
       version: pinnedUpstreamVersion(),
       values: {
-        ...offlineImageValues(images as NonNullable<typeof images>),
+        ...harnessImageValues(images as NonNullable<typeof images>),
         replica: { enabled: true, replicas: 2, minReplicasToWrite: 1, persistence: { size: "256Mi" } },
         affinity: {
           podAntiAffinity: {

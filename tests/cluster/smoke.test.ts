@@ -1,5 +1,5 @@
 import { describe, expect } from "vitest";
-import type { HostAccess } from "../../src/cluster/index.ts";
+import type { HostAccess, NodeControl } from "../../src/cluster/index.ts";
 import { isNodeReady, waitFor } from "../../src/kube/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
@@ -148,5 +148,30 @@ describe.skipIf(!!clusterUnavailable)("the harness's Kubernetes cluster", () => 
     );
     await cluster.startPod(namespace, { ...writer, metadata: { name: "reader", labels: { app: "reader" } } });
     expect((await cluster.sh(namespace, "reader", "cat /data/proof")).stdout.trim()).toBe("survived-42");
+  });
+  test("pulls every image from VALKEY_REGISTRY when told to, and imports none", async ({ cluster, skip }) => {
+    const registry = cluster.info.images?.pulledFrom;
+    if (!registry) skip("the images are imported into the nodes (VALKEY_REGISTRY unset)");
+    if (!cluster.nodeControl) skip("a cluster the harness did not start: its nodes cannot be inspected");
+    const control = cluster.nodeControl as NodeControl;
+    const system = cluster.info.images?.system ?? [];
+    expect(system.length, "the system images the registry serves").toBeGreaterThan(0);
+    for (const node of control.nodes) {
+      const held = (await control.exec(node, ["ctr", "-n", "k8s.io", "images", "ls", "-q"]))
+        .split("\n")
+        .filter((ref) => ref && !ref.startsWith("sha256:"));
+      // The node image carries its images as localhost/...: any such name was imported, not pulled.
+      expect(
+        held.filter((ref) => ref.startsWith("localhost/")),
+        `${node.name}: images imported`,
+      ).toEqual([]);
+      expect(held, `${node.name}: pause from the registry`).toContain(system[0]);
+      if (node.role === "server")
+        expect(held, `${node.name}: CoreDNS, local-path`).toEqual(expect.arrayContaining(system));
+      expect(
+        held.every((ref) => ref.startsWith(`${registry}/`)),
+        `${node.name}: ${held.join(", ")}`,
+      ).toBe(true);
+    }
   });
 });
