@@ -1,7 +1,7 @@
 /** npm run images: builds the offline images unless the current inputs were built already. */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureImages, type ImageSet, imagesDir, inputHash } from "../images/index.ts";
+import { ensureImages, everyImageOf, type ImageSet, imagesDir, inputHash } from "../images/index.ts";
 import { runOrThrow } from "../process.ts";
 import { type CommandSpec, fail, parseCommandLine, runMain } from "./args.ts";
 
@@ -47,7 +47,7 @@ runMain(async () => {
   console.log(JSON.stringify(images, null, 2));
   const exported = options.export as string | undefined;
   if (exported) {
-    const all = [images.node, images.valkey, images.exporter, images.helper, images.prometheus];
+    const all = everyImageOf(images);
     await runOrThrow("docker", ["save", "-o", exported, ...all]);
     copyFileSync(join(imagesDir(), "manifest.json"), `${exported}.json`);
     console.log(`[images] saved ${all.length} images to ${exported}`);

@@ -55,12 +55,25 @@ async function dockerHasImage(image: string): Promise<boolean> {
   return (await run("docker", ["image", "inspect", image])).code === 0;
 }
 
+/** Every image of a build: the node first, then the workloads, the system images and the registry. */
+export function everyImageOf(set: ImageSet): string[] {
+  return [
+    set.node,
+    set.valkey,
+    set.exporter,
+    set.helper,
+    set.prometheus,
+    ...(set.system ?? []),
+    ...(set.registry ? [set.registry] : []),
+  ];
+}
+
 /** The image set already built for the current inputs, or undefined. */
 export async function builtImages(): Promise<ImageSet | undefined> {
   const manifest = join(imagesDir(), "manifest.json");
   if (!existsSync(manifest)) return undefined;
   const set = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
-  for (const image of [set.node, set.valkey, set.exporter, set.helper, set.prometheus]) {
+  for (const image of everyImageOf(set)) {
     if (!(await dockerHasImage(image))) return undefined;
   }
   return set;

@@ -1,15 +1,15 @@
 import { harnessLabels, keepAfterExit } from "../cluster/cleanup.ts";
 import { run, runOrThrow } from "../process.ts";
-import { builtImages, type ImageSet, inputHash, kubernetesVersionOfInputs } from "./index.ts";
+import { builtImages, everyImageOf, type ImageSet, inputHash, kubernetesVersionOfInputs } from "./index.ts";
 
 /** The container name of the local registry (`npm run registry -- up`), and its alias on a cluster's network. */
 export const LOCAL_REGISTRY_NAME = "valkey-harness-registry";
 const REGISTRY_CONTAINER_PORT = 5000;
 const REGISTRY_LABEL = "org.valkey-harness.registry";
 
-/** Every image of a build, the node first: what a registry must hold for the harness's registry path. */
+/** What a registry must hold for the harness's registry path: every image of a build but the registry's own. */
 export function imagesOfSet(set: ImageSet): string[] {
-  return [set.node, set.valkey, set.exporter, set.helper, set.prometheus, ...(set.system ?? [])];
+  return everyImageOf({ ...set, registry: undefined });
 }
 
 /** `localhost/valkey:9` under registry `127.0.0.1:5000`: `127.0.0.1:5000/valkey:9`. */
