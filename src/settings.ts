@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { environments, persistenceProfiles } from "./environments.ts";
 
 /**
@@ -111,6 +112,22 @@ function nonEmpty(raw: string): string {
   return raw;
 }
 
+/** The Kubernetes releases the offline node image can be built for: fixtures/images/releases/<release>.env. */
+export function kubernetesReleases(): string[] {
+  const dir = fileURLToPath(new URL("../fixtures/images/releases/", import.meta.url));
+  return readdirSync(dir)
+    .filter((file) => file.endsWith(".env"))
+    .map((file) => file.slice(0, -".env".length))
+    .sort((a, b) => Number(a.split(".")[1]) - Number(b.split(".")[1]));
+}
+
+function kubernetesRelease(raw: string): string {
+  if (!kubernetesReleases().includes(raw)) {
+    throw new Invalid(`use one of ${kubernetesReleases().join(", ")} (fixtures/images/releases/<release>.env)`);
+  }
+  return raw;
+}
+
 const SPECS = {
   VALKEY_HARNESS_CACHE: spec({
     accepts: "a folder",
@@ -148,6 +165,20 @@ const SPECS = {
       return raw;
     },
     fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_KUBERNETES_VERSION: spec({
+    accepts: "a Kubernetes release of fixtures/images/releases/, e.g. v1.36",
+    default: "KUBERNETES_RELEASE of fixtures/images/components.env",
+    description: "The Kubernetes release of the harness's cluster (its node image, etcd and CoreDNS)",
+    parse: kubernetesRelease,
+    fallback: () => undefined as string | undefined,
+  }),
+  VALKEY_KUBERNETES_VERSIONS: spec({
+    accepts: "comma-separated releases of fixtures/images/releases/, or all",
+    default: "the cluster's release (VALKEY_KUBERNETES_VERSION)",
+    description: "The releases npm run images builds node images for (the version matrix)",
+    parse: (raw) => (raw === "all" ? kubernetesReleases() : list(raw).map(kubernetesRelease)),
+    fallback: () => undefined as string[] | undefined,
   }),
   VALKEY_CLUSTER_IMAGE: spec({
     accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.34.4-k3s1",

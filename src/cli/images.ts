@@ -1,14 +1,15 @@
 /** npm run images: builds the offline images unless the current inputs were built already. */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureImages, everyImageOf, type ImageSet, imagesDir, inputHash } from "../images/index.ts";
+import { ensureImages, everyImageOf, type ImageSet, imagesDir, inputHash, kubernetesRelease } from "../images/index.ts";
 import { runOrThrow } from "../process.ts";
+import { setting } from "../settings.ts";
 import { type CommandSpec, fail, parseCommandLine, runMain } from "./args.ts";
 
 const spec: CommandSpec = {
   invocation: "npm run images --",
   description:
-    "Builds the offline node, Valkey, exporter, helper and Prometheus images from the pinned inputs in fixtures/images/ (Go modules, Debian packages), unless images of the current inputs exist. Needs a Docker engine, Go, gcc and debootstrap.",
+    "Builds the offline node, Valkey, exporter, helper and Prometheus images from the pinned inputs in fixtures/images/ (Go modules, Debian packages), unless images of the current inputs exist: one node image per Kubernetes release of VALKEY_KUBERNETES_VERSIONS (default: the cluster's, VALKEY_KUBERNETES_VERSION). Needs a Docker engine, Go, gcc and debootstrap.",
   options: {
     import: {
       value: "FILE",
@@ -20,7 +21,10 @@ const spec: CommandSpec = {
       description: "then save the image set to FILE (docker save) and its manifest to FILE.json",
     },
   },
-  epilogue: ["GitHub Actions keeps the export in its cache, keyed by the hash of fixtures/images/ (ci.yml)."],
+  epilogue: [
+    "GitHub Actions keeps the export in its cache, keyed by the hash of fixtures/images/ (ci.yml). --import/--export hold the cluster's release.",
+    "example: VALKEY_KUBERNETES_VERSIONS=all npm run images   (node images for every release of fixtures/images/releases/)",
+  ],
 };
 
 const { options } = parseCommandLine(spec);
@@ -45,6 +49,11 @@ runMain(async () => {
   }
   const images = await ensureImages();
   console.log(JSON.stringify(images, null, 2));
+  const releases = setting("VALKEY_KUBERNETES_VERSIONS") ?? [kubernetesRelease()];
+  for (const release of releases.filter((r) => r !== kubernetesRelease())) {
+    const other = await ensureImages(console.log, release);
+    console.log(`[images] Kubernetes ${release}: ${other.node}`);
+  }
   const exported = options.export as string | undefined;
   if (exported) {
     const all = everyImageOf(images);

@@ -4,13 +4,15 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { listFiles } from "../files.ts";
 import { run, runOrThrow } from "../process.ts";
-import { cacheDir } from "../settings.ts";
+import { cacheDir, setting } from "../settings.ts";
 
 export const IMAGE_INPUTS = fileURLToPath(new URL("../../fixtures/images/", import.meta.url));
 
 /** The offline images of one build, and what is inside them. */
 export interface ImageSet {
   inputs: string;
+  /** The Kubernetes release of the node image (fixtures/images/releases/). */
+  release?: string;
   /** Kubernetes node image that speaks k3s's command line. */
   node: string;
   valkey: string;
@@ -28,11 +30,21 @@ export interface ImageSet {
   versions: Record<string, string>;
 }
 
-/** The Kubernetes version the inputs pin (fixtures/images/components.env). */
-export function kubernetesVersionOfInputs(): string {
-  const pinned = /^KUBERNETES_VERSION=(\S+)$/m.exec(readFileSync(join(IMAGE_INPUTS, "components.env"), "utf8"));
-  if (!pinned?.[1]) throw new Error(`${join(IMAGE_INPUTS, "components.env")} pins no KUBERNETES_VERSION`);
-  return pinned[1];
+function envValue(file: string, name: string): string {
+  const path = join(IMAGE_INPUTS, file);
+  const value = new RegExp(`^${name}=(\\S+)$`, "m").exec(readFileSync(path, "utf8"))?.[1];
+  if (!value) throw new Error(`${path} sets no ${name}`);
+  return value;
+}
+
+/** The Kubernetes release the cluster runs: VALKEY_KUBERNETES_VERSION, else components.env's. */
+export function kubernetesRelease(): string {
+  return setting("VALKEY_KUBERNETES_VERSION") ?? envValue("components.env", "KUBERNETES_RELEASE");
+}
+
+/** The Kubernetes version a release pins (fixtures/images/releases/<release>.env), e.g. v1.34.4. */
+export function kubernetesVersionOfInputs(release = kubernetesRelease()): string {
+  return envValue(join("releases", `${release}.env`), "KUBERNETES_VERSION");
 }
 
 /** Hash of every pinned input (Go modules, Debian suites, node files): the images' cache key. */
@@ -47,8 +59,9 @@ export function inputHash(): string {
   return hash.digest("hex").slice(0, 12);
 }
 
-export function imagesDir(hash = inputHash()): string {
-  return join(cacheDir(), "images", hash);
+/** Where the build of one Kubernetes release of the current inputs keeps its manifest. */
+export function imagesDir(hash = inputHash(), release = kubernetesRelease()): string {
+  return join(cacheDir(), "images", hash, release);
 }
 
 async function dockerHasImage(image: string): Promise<boolean> {
@@ -68,9 +81,9 @@ export function everyImageOf(set: ImageSet): string[] {
   ];
 }
 
-/** The image set already built for the current inputs, or undefined. */
-export async function builtImages(): Promise<ImageSet | undefined> {
-  const manifest = join(imagesDir(), "manifest.json");
+/** The image set already built for the current inputs and a Kubernetes release, or undefined. */
+export async function builtImages(release = kubernetesRelease()): Promise<ImageSet | undefined> {
+  const manifest = join(imagesDir(inputHash(), release), "manifest.json");
   if (!existsSync(manifest)) return undefined;
   const set = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
   for (const image of everyImageOf(set)) {
@@ -84,8 +97,12 @@ async function pruneOtherBuilds(current: string, log: (line: string) => void): P
   const root = join(cacheDir(), "images");
   for (const entry of readdirSync(root)) {
     if (entry === current || entry === "rootfs" || !/^[0-9a-f]{12}$/.test(entry)) continue;
-    const manifest = join(root, entry, "manifest.json");
-    if (existsSync(manifest)) {
+    // A build keeps one manifest per Kubernetes release (older builds: one at the top).
+    const manifests = [
+      join(root, entry, "manifest.json"),
+      ...readdirSync(join(root, entry)).map((release) => join(root, entry, release, "manifest.json")),
+    ];
+    for (const manifest of manifests.filter(existsSync)) {
       const { node } = JSON.parse(readFileSync(manifest, "utf8")) as ImageSet;
       await run("docker", ["rmi", node]);
     }
@@ -121,8 +138,11 @@ export async function missingBuildTools(): Promise<string[]> {
  * Builds the node and workload images unless the current inputs were built already.
  * Needs a Docker engine, Go, gcc and debootstrap (.ci/run installs them).
  */
-export async function ensureImages(log: (line: string) => void = console.log): Promise<ImageSet> {
-  const existing = await builtImages();
+export async function ensureImages(
+  log: (line: string) => void = console.log,
+  release = kubernetesRelease(),
+): Promise<ImageSet> {
+  const existing = await builtImages(release);
   if (existing) {
     log(`[images] up to date: ${existing.node} (inputs ${existing.inputs})`);
     return existing;
@@ -130,13 +150,20 @@ export async function ensureImages(log: (line: string) => void = console.log): P
   const missing = await missingBuildTools();
   if (missing.length > 0) throw ImagesUnavailable.missingTools(missing);
   const hash = inputHash();
-  log(`[images] building inputs ${hash} into ${imagesDir(hash)}`);
+  const out = imagesDir(hash, release);
+  log(`[images] building inputs ${hash}, Kubernetes ${release}, into ${out}`);
   await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {
     echo: true,
-    env: { ...process.env, OUT: imagesDir(hash), INPUT_HASH: hash, ROOTFS_DIR: join(cacheDir(), "images", "rootfs") },
+    env: {
+      ...process.env,
+      OUT: out,
+      INPUT_HASH: hash,
+      KUBERNETES_RELEASE: release,
+      ROOTFS_DIR: join(cacheDir(), "images", "rootfs"),
+    },
   });
   await pruneOtherBuilds(hash, log);
-  const built = await builtImages();
-  if (!built) throw new Error(`the image build finished but ${imagesDir(hash)}/manifest.json names missing images`);
+  const built = await builtImages(release);
+  if (!built) throw new Error(`the image build finished but ${out}/manifest.json names missing images`);
   return built;
 }

@@ -21,6 +21,17 @@ describe("settings", () => {
     },
   );
 
+  test("Kubernetes releases are the ones fixtures/images/releases/ pins, named when refused", () => {
+    process.env.VALKEY_KUBERNETES_VERSION = "v1.36";
+    expect(setting("VALKEY_KUBERNETES_VERSION")).toBe("v1.36");
+    process.env.VALKEY_KUBERNETES_VERSION = "1.36";
+    expect(() => setting("VALKEY_KUBERNETES_VERSION")).toThrow(/use one of v1\.34, v1\.35, v1\.36, v1\.37/);
+    process.env.VALKEY_KUBERNETES_VERSIONS = "all";
+    expect(setting("VALKEY_KUBERNETES_VERSIONS")).toEqual(["v1.34", "v1.35", "v1.36", "v1.37"]);
+    process.env.VALKEY_KUBERNETES_VERSIONS = "v1.35,v1.99";
+    expect(() => setting("VALKEY_KUBERNETES_VERSIONS")).toThrow(/VALKEY_KUBERNETES_VERSIONS=.*use one of/);
+  });
+
   test("a valid value parses; an unset or empty one gives the default", () => {
     process.env.VALKEY_CLUSTER_AGENTS = "2";
     expect(setting("VALKEY_CLUSTER_AGENTS")).toBe(2);
