@@ -152,18 +152,39 @@ export async function startLocalRegistry(port: number, log: (line: string) => vo
   return { address, containerId };
 }
 
-/** Removes the local registry container, if there is one; says what it removed. */
+/**
+ * Removes the local registry container, if there is one, and the host's copies of images
+ * pulled from it (the node image the harness pulled to start nodes); says what it removed.
+ */
 export async function stopLocalRegistry(log: (line: string) => void): Promise<void> {
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=${REGISTRY_LABEL}`])).stdout
+  const containers = (
+    await run("docker", [
+      "ps",
+      "-a",
+      "--filter",
+      `label=${REGISTRY_LABEL}`,
+      "--format",
+      `{{.ID}} {{.Label "${REGISTRY_LABEL}"}}`,
+    ])
+  ).stdout
     .trim()
     .split("\n")
-    .filter(Boolean);
-  if (ids.length === 0) {
+    .filter(Boolean)
+    .map((line) => line.split(" ") as [string, string]);
+  if (containers.length === 0) {
     log("[registry] no local registry to remove");
     return;
   }
-  await runOrThrow("docker", ["rm", "-f", "-v", ...ids]);
-  log(`[registry] removed the local registry (${ids.map((id) => id.slice(0, 12)).join(", ")})`);
+  await runOrThrow("docker", ["rm", "-f", "-v", ...containers.map(([id]) => id)]);
+  log(`[registry] removed the local registry (${containers.map(([id, address]) => `${id} on ${address}`).join(", ")})`);
+  const addresses = containers.map(([, address]) => address);
+  const pulled = (await run("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout
+    .split("\n")
+    .filter((image) => addresses.some((address) => image.startsWith(`${address}/`)));
+  if (pulled.length > 0) {
+    await run("docker", ["rmi", ...pulled]);
+    log(`[registry] removed the host's copies of ${pulled.length} image(s) pulled from it`);
+  }
 }
 
 /**
