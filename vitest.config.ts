@@ -38,6 +38,8 @@ export default defineConfig({
       suite("node-restart", 5),
       // Opt-in (npm run bench): alone, so nothing else competes for the 2 cores it measures.
       suite("bench", 6),
+      // Opt-in (npm run test:cluster-upgrade): upgrades every node of the cluster, alone.
+      suite("cluster-upgrade", 7),
     ],
   },
 });

@@ -180,6 +180,14 @@ const SPECS = {
     parse: (raw) => (raw === "all" ? kubernetesReleases() : list(raw).map(kubernetesRelease)),
     fallback: () => undefined as string[] | undefined,
   }),
+  VALKEY_KUBERNETES_UPGRADE_TO: spec({
+    accepts: "the Kubernetes release after the cluster's, e.g. v1.35 on a v1.34 cluster",
+    default: "unset: the in-place cluster upgrade does not run",
+    description:
+      "Upgrades the harness's cluster in place to this release, one node at a time under acknowledged writes (npm run test:cluster-upgrade)",
+    parse: kubernetesRelease,
+    fallback: () => undefined as string | undefined,
+  }),
   VALKEY_CLUSTER_IMAGE: spec({
     accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.34.4-k3s1",
     default: "the node image VALKEY_IMAGES chose",

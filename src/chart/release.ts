@@ -154,7 +154,7 @@ export class Release {
     let forward = this.forwards.get(key);
     if (!forward) {
       const pod = target === "primary" ? () => this.primaryPod() : async () => this.podName(target);
-      forward = await PortForwardServer.start(this.cluster.kube, this.namespace, pod, 6379);
+      forward = await PortForwardServer.start(() => this.cluster.kube, this.namespace, pod, 6379);
       this.forwards.set(key, forward);
     }
     const endpoint = { host: forward.host, port: forward.port };

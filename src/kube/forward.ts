@@ -8,7 +8,8 @@ import type { Kube } from "./index.ts";
  * localhost, so it works on any cluster and whatever NetworkPolicy is in force.
  *
  * `pod` is asked for the target on every new connection, so a forward to "the pod behind
- * the primary Service" follows that pod across restarts.
+ * the primary Service" follows that pod across restarts; `kube` too, so it follows the
+ * API server to its new address after the server node's restart.
  */
 export class PortForwardServer {
   private readonly server: Server;
@@ -23,19 +24,21 @@ export class PortForwardServer {
   }
 
   static async start(
-    kube: Kube,
+    kube: Kube | (() => Kube),
     namespace: string,
     pod: () => Promise<string>,
     port: number,
   ): Promise<PortForwardServer> {
-    const forwarder = new PortForward(kube.config, true);
+    const currentKube = typeof kube === "function" ? kube : () => kube;
     const sockets = new Set<Socket>();
     const server = createServer((socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       socket.on("error", () => socket.destroy());
       pod()
-        .then((name) => forwarder.portForward(namespace, name, [port], socket, null, socket))
+        .then((name) =>
+          new PortForward(currentKube().config, true).portForward(namespace, name, [port], socket, null, socket),
+        )
         .then((connection) => {
           const ws = typeof connection === "function" ? connection() : connection;
           socket.once("close", () => ws?.close());

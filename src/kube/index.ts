@@ -10,6 +10,7 @@ import {
   type V1Pod,
   type V1Service,
   type V1Status,
+  VersionApi,
 } from "@kubernetes/client-node";
 
 export interface WaitOptions {
@@ -68,6 +69,11 @@ export class Kube {
     this.apps = config.makeApiClient(AppsV1Api);
     this.storage = config.makeApiClient(StorageV1Api);
     this.networking = config.makeApiClient(NetworkingV1Api);
+  }
+
+  /** The API server's version (gitVersion, e.g. v1.35.4). */
+  async versionOfServer(): Promise<string> {
+    return (await this.config.makeApiClient(VersionApi).getCode()).gitVersion;
   }
 
   async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {

@@ -5,7 +5,7 @@ import type { Release } from "../chart/release.ts";
 import { converge } from "../durability/scenarios.ts";
 import { isPodReady } from "../kube/index.ts";
 import type { TimelineEvent, TimelineSecond } from "../report/timeline-chart.ts";
-import { withClient } from "../valkey/index.ts";
+import { type Dataset, readDataset, withClient } from "../valkey/index.ts";
 import { AcknowledgedWriter, missingAcknowledged } from "../valkey/writer.ts";
 
 /** One pod replaced during a rollout, in seconds since the observation started. */
@@ -219,4 +219,18 @@ class PodWatcher {
 export async function rollingRestart(release: Release): Promise<void> {
   await release.requestRollingRestart();
   await release.waitReady(300_000);
+}
+
+/** Whether the dataset written after install is intact on every pod; the problem in words, or undefined. */
+export async function datasetBroken(release: Release, dataset: Dataset): Promise<string | undefined> {
+  for (let i = 0; i <= release.replicas; i++) {
+    const checksum = await withClient(
+      await release.endpoint(i),
+      release.clientCredentials,
+      async (c) => (await readDataset(c, dataset)).checksum,
+    ).catch((error: Error) => `unreadable (${error.message})`);
+    if (checksum !== dataset.checksum)
+      return `the dataset written after install differs on pod ${i}: checksum ${checksum}, expected ${dataset.checksum}`;
+  }
+  return undefined;
 }

@@ -7,9 +7,9 @@ import { isCI } from "../../src/settings.ts";
 import { upgradePlan, type Walk } from "../../src/upgrade/plan.ts";
 import { predictRollout, type RolloutKind } from "../../src/upgrade/prediction.ts";
 import { type Revision, resolveRevision } from "../../src/upgrade/revision.ts";
-import { observeRollout, type RolloutObservation, rollingRestart } from "../../src/upgrade/rollout.ts";
+import { datasetBroken, observeRollout, type RolloutObservation, rollingRestart } from "../../src/upgrade/rollout.ts";
 import { settingsInEffect } from "../../src/upgrade/settings-in-effect.ts";
-import { type Dataset, parseInfo, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
+import { parseInfo, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
@@ -202,20 +202,6 @@ async function notRolledOutTo(release: Release, version: string): Promise<string
       async (c) => parseInfo(await c.info("server")).valkey_version,
     );
     if (running !== imageVersion) return `pod ${i} runs valkey ${running}, expected ${imageVersion} (the image's)`;
-  }
-  return undefined;
-}
-
-/** Whether the dataset written after install is intact on every pod; the problem in words, or undefined. */
-async function datasetBroken(release: Release, dataset: Dataset): Promise<string | undefined> {
-  for (let i = 0; i <= release.replicas; i++) {
-    const checksum = await withClient(
-      await release.endpoint(i),
-      release.clientCredentials,
-      async (c) => (await readDataset(c, dataset)).checksum,
-    ).catch((error: Error) => `unreadable (${error.message})`);
-    if (checksum !== dataset.checksum)
-      return `the dataset written after install differs on pod ${i}: checksum ${checksum}, expected ${dataset.checksum}`;
   }
   return undefined;
 }
