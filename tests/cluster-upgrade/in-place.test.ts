@@ -70,7 +70,7 @@ describe.skipIf(!!clusterUnavailable || !target)(
           async () => {
             upgraded = await upgradeNodeInPlace(cluster, node, next.node, toVersion, log);
           },
-          { rate: 200, quietSeconds: 3, maxSeconds: 900, log },
+          { rate: 200, quietSeconds: 3, maxSeconds: 600, log },
         );
         const podsReplaced = observation.restarts.map((restart) => restart.pod);
         steps.push({ node: node.name, role: node.role, upgrade: upgraded, observation, podsReplaced });
