@@ -189,7 +189,7 @@ const SPECS = {
     fallback: () => undefined as string | undefined,
   }),
   VALKEY_CLUSTER_IMAGE: spec({
-    accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.34.4-k3s1",
+    accepts: "an image speaking k3s's command line, e.g. rancher/k3s:v1.35.4-k3s1",
     default: "the node image VALKEY_IMAGES chose",
     description: "Node image of the harness's cluster",
     parse: nonEmpty,
