@@ -247,11 +247,12 @@ export function primaryProcessKill(context: ScenarioContext): Promise<ScenarioRe
 /** 3a. Every replica's process killed at once: writes refused (NOREPLICAS) until enough return, none lost. */
 export function replicasProcessKill(context: ScenarioContext): Promise<ScenarioResult> {
   return withLedger(context, "replicas-process-killed", async (mark) => {
-    const restarts: number[] = [];
-    for (let i = 1; i <= context.release.replicas; i++) restarts.push(await killValkey(context, i));
-    mark(`SIGKILL to valkey-server in every replica (${context.release.replicas})`);
-    // A replica that kept its replication ID (RDB-only) is back by partial resync within a
-    // second, while the writer may sit in one WAIT: a probe writes at once, every 20 ms.
+    // At once: an RDB-only replica is back by partial resync in under a second, before a
+    // second, sequential kill would land, and the replicas would never be down together.
+    const replicas = Array.from({ length: context.release.replicas }, (_, i) => i + 1);
+    const restarts = await Promise.all(replicas.map((i) => killValkey(context, i)));
+    mark(`SIGKILL to valkey-server in every replica (${context.release.replicas}), at once`);
+    // The writer may sit in one WAIT through that short window: a probe writes every 20 ms.
     const probe = await probeWhileReplicasDown(context);
     mark(`probe write right after the kills: ${probe}`);
     for (let i = 1; i <= context.release.replicas; i++) await waitRestarted(context, i, restarts[i - 1] as number);
