@@ -30,15 +30,20 @@ export class PortForwardServer {
     port: number,
   ): Promise<PortForwardServer> {
     const currentKube = typeof kube === "function" ? kube : () => kube;
+    // One forwarder per API client, as before: a new one only once the client is rebuilt.
+    let cached: { kube: Kube; forwarder: PortForward } | undefined;
+    const forwarder = () => {
+      const now = currentKube();
+      if (cached?.kube !== now) cached = { kube: now, forwarder: new PortForward(now.config, true) };
+      return cached.forwarder;
+    };
     const sockets = new Set<Socket>();
     const server = createServer((socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       socket.on("error", () => socket.destroy());
       pod()
-        .then((name) =>
-          new PortForward(currentKube().config, true).portForward(namespace, name, [port], socket, null, socket),
-        )
+        .then((name) => forwarder().portForward(namespace, name, [port], socket, null, socket))
         .then((connection) => {
           const ws = typeof connection === "function" ? connection() : connection;
           socket.once("close", () => ws?.close());
