@@ -28,12 +28,12 @@ export interface NodeUpgradeStep {
  * credentials, volumes) stays.
  */
 const CARRIED = [
-  "/usr/local/bin",
-  "/etc/kube-node/versions",
-  "/var/lib/kube-node/images",
-  "/var/lib/kube-node/manifests",
+  { path: "/usr/local/bin", folder: true },
+  { path: "/etc/kube-node/versions", folder: false },
+  { path: "/var/lib/kube-node/images", folder: true },
+  { path: "/var/lib/kube-node/manifests", folder: true },
 ];
-const CARRIED_BY_SERVER = ["/etc/kube-node/control-plane"];
+const CARRIED_BY_SERVER = [{ path: "/etc/kube-node/control-plane", folder: true }];
 
 const kubectlOn = (server: NodeContainerInfo, args: string[]) => [
   "exec",
@@ -83,12 +83,11 @@ export async function upgradeNodeInPlace(
   const staging = mkdtempSync(join(tmpdir(), "node-upgrade-"));
   const source = (await runOrThrow("docker", ["create", image])).trim();
   try {
-    for (const path of [...CARRIED, ...(node.role === "server" ? CARRIED_BY_SERVER : [])]) {
+    for (const { path, folder } of [...CARRIED, ...(node.role === "server" ? CARRIED_BY_SERVER : [])]) {
       const local = join(staging, path.replaceAll("/", "_"));
       await runOrThrow("docker", ["cp", `${source}:${path}`, local]);
       // A folder's contents go over the folder's (its other files stay); a file replaces the file.
-      const isFolder = !path.includes("versions");
-      await runOrThrow("docker", ["cp", isFolder ? `${local}/.` : local, `${node.containerId}:${path}`]);
+      await runOrThrow("docker", ["cp", folder ? `${local}/.` : local, `${node.containerId}:${path}`]);
     }
   } finally {
     await run("docker", ["rm", "-f", source]);
