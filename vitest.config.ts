@@ -1,6 +1,10 @@
 import { defineConfig } from "vitest/config";
 
+/** Removes the scratch directories (src/files.ts) a test file made, after it. */
+const setupFiles = ["tests/support/scratch.setup.ts"];
+
 const integration = {
+  setupFiles,
   // One cluster serves every integration project of a run.
   globalSetup: ["tests/support/cluster.global.ts"],
   testTimeout: 600_000,
@@ -19,8 +23,8 @@ export default defineConfig({
     // more than they compute, each in namespaces of its own.
     maxWorkers: 8,
     projects: [
-      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
-      { test: { name: "chart", include: ["tests/chart/**/*.test.ts"], testTimeout: 120_000 } },
+      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"], setupFiles } },
+      { test: { name: "chart", include: ["tests/chart/**/*.test.ts"], testTimeout: 120_000, setupFiles } },
       // Groups run one after another; the projects of a group side by side. More at once
       // than this starves the 2 cores: kubelet's 1 s liveness probes then time out and
       // restart Valkey containers mid-test (seen).

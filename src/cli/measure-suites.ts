@@ -1,7 +1,7 @@
 /**
- * npm run measure:suites: runs the test suites --runs times, each as `npm test` would
- * (warm images, no cluster running), and reports the wall time of the whole run and of
- * each project, medians over the runs, with each project's slowest tests.
+ * npm run measure:suites: runs a tier's suites --runs times, each as `npm test` (or
+ * `npm run test:full`) would (warm images, no cluster running), and reports the wall time
+ * of the whole run and of each project, medians over the runs, with each project's slowest tests.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,15 +9,21 @@ import { fileURLToPath } from "node:url";
 import { run } from "../process.ts";
 import { markdownTable, REPORTS, writeReport } from "../report/index.ts";
 import { median } from "../stats.ts";
-import { type CommandSpec, parseCommandLine, runMain, wholeOption } from "./args.ts";
+import { TIERS, type Tier } from "../tiers.ts";
+import { type CommandSpec, fail, parseCommandLine, runMain, wholeOption } from "./args.ts";
 
 const spec: CommandSpec = {
   invocation: "npm run measure:suites --",
   description:
-    "Runs vitest (every project of `npm test`, or the --project ones) --runs times from a stopped cluster, and writes reports/suites.{json,md}: the wall time of each run and, per project, the median wall time and its slowest tests. Lint and type-check are timed once (they do not depend on the cluster).",
+    "Runs vitest (the projects of a tier, or the --project ones) --runs times from a stopped cluster, and writes reports/suites.{json,md}: the wall time of each run and, per project, the median wall time and its slowest tests. Lint and type-check are timed once (they do not depend on the cluster).",
   options: {
+    tier: {
+      value: "default|full",
+      description: "the projects of npm test (default) or of npm run test:full",
+      default: "default",
+    },
     runs: { value: "N", description: "runs to take the median of (1-10)", default: "3" },
-    project: { value: "NAMES", description: "comma-separated vitest projects (default: all that npm test runs)" },
+    project: { value: "NAMES", description: "comma-separated vitest projects instead of a tier's" },
   },
   epilogue: ["example: npm run measure:suites -- --runs 3"],
 };
@@ -31,7 +37,9 @@ interface ProjectTiming {
 
 const { options } = parseCommandLine(spec);
 const runs = wholeOption(spec, "runs", options.runs, 1, 10, 3);
-const projects = typeof options.project === "string" ? options.project.split(",") : [];
+const tier = (options.tier ?? "default") as string;
+if (!(tier in TIERS)) fail(spec, `--tier ${tier}: expected one of ${Object.keys(TIERS).join(", ")}`);
+const projects: string[] = typeof options.project === "string" ? options.project.split(",") : [...TIERS[tier as Tier]];
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 runMain(async () => {
@@ -61,6 +69,8 @@ runMain(async () => {
   const report = {
     measuredAt: new Date().toISOString(),
     runs,
+    tier: typeof options.project === "string" ? "custom" : tier,
+    vitestProjects: projects,
     lintSeconds: Number(lintSeconds.toFixed(1)),
     medianTotalSeconds: Number(median(samples.map((s) => s.totalSeconds)).toFixed(1)),
     totals: samples.map((s) => Number(s.totalSeconds.toFixed(1))),
@@ -68,9 +78,9 @@ runMain(async () => {
     projects: perProject,
   };
   const markdown = [
-    `### Suite times (${runs} runs, medians)`,
+    `### Suite times: ${report.tier === "custom" ? projects.join(", ") : `the ${tier} tier`} (${runs} runs, medians)`,
     "",
-    `npm test = lint and type-check ${report.lintSeconds} s + vitest ${report.medianTotalSeconds} s (runs: ${report.totals.join(", ")} s; ${report.allPassed ? "all passed" : "NOT all passed"}). Projects that share a group order run side by side, so their times overlap.`,
+    `${report.tier === "default" ? "npm test" : report.tier === "full" ? "npm run test:full" : "the run"} = lint and type-check ${report.lintSeconds} s + vitest ${report.medianTotalSeconds} s (runs: ${report.totals.join(", ")} s; ${report.allPassed ? "all passed" : "NOT all passed"}). Projects that share a group order run side by side, so their times overlap.`,
     "",
     markdownTable(
       ["project", "wall time (median)", "runs", "slowest tests (last run)"],

@@ -1,11 +1,11 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
 import { CHECKS } from "../checks/index.ts";
 import { environments, WRAPPER_CHART } from "../environments.ts";
+import { scratchDir } from "../files.ts";
 import { runOrThrow } from "../process.ts";
 
 export const MUTATIONS = fileURLToPath(new URL("../../fixtures/mutations/", import.meta.url));
@@ -140,7 +140,7 @@ export function batchValues(batch: Batch): Values {
  * patch applied (the committed chart is never edited), and its values layer as a file.
  */
 export async function prepareBatch(batch: Batch): Promise<{ chartDir: string; valuesFile: string }> {
-  const dir = mkdtempSync(join(tmpdir(), `mutation-${batch.env}-`));
+  const dir = scratchDir(`mutation-${batch.env}-`);
   const chartDir = join(dir, "valkey");
   cpSync(WRAPPER_CHART, chartDir, {
     recursive: true,

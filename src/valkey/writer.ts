@@ -129,6 +129,20 @@ export class AcknowledgedWriter {
     this.finished = this.now();
   }
 
+  /**
+   * Resolves once `count` writes sent after `afterMs` (writer clock) were acknowledged, or
+   * after `timeoutMs`, with how many were: a caller asserts on the count, so a slow machine
+   * waits longer instead of failing a fixed window.
+   */
+  async acknowledgedSince(afterMs: number, count: number, timeoutMs: number): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    const acknowledged = () => this.records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
+    while (acknowledged() < count && performance.now() < deadline && this.running && !this.finished) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return acknowledged();
+  }
+
   /** Stops the loop and returns what happened. */
   async stop(): Promise<WriterReport> {
     this.stopped = true;

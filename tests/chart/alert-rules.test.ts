@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { parse, stringify } from "yaml";
 import { Helm } from "../../src/chart/helm.ts";
 import { renderChart, stageChart } from "../../src/chart/wrapper.ts";
 import { environmentValuesFile } from "../../src/environments.ts";
+import { scratchDir } from "../../src/files.ts";
 import { findPromtool, type Promtool } from "../../src/prometheus/promtool.ts";
 import { isCI } from "../../src/settings.ts";
 
@@ -55,7 +55,7 @@ describe("the chart's alert rules", () => {
     expect(configMap, "the rules ConfigMap renders when alerts.rulesConfigMap.enabled").toBeDefined();
     const text = configMap?.data["valkey-alerts.yml"] as string;
     rules = (parse(text) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-    dir = mkdtempSync(join(tmpdir(), "alert-rules-"));
+    dir = scratchDir("alert-rules-");
     writeFileSync(join(dir, "valkey-alerts.yml"), text);
   });
 

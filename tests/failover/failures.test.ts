@@ -21,6 +21,8 @@ const ALERTS_ON = fileURLToPath(new URL("../../fixtures/scenarios/alerts-on.yaml
 
 /** Acknowledged writes the writer must get through once pod 0 is back and its replicas re-attached. */
 const WRITES_AFTER_RETURN = 20;
+/** How long the writer gets for them: each write waits for a replica's WAIT through a port-forward. */
+const WRITES_AFTER_RETURN_WITHIN_MS = 30_000;
 
 describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAILOVER_ENVS"))(
   "environment %s under failure",
@@ -111,7 +113,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
         // Replicas count as attached while they still load their resync; writes resume only once they are online.
         await converge({ cluster, release: r, log: console.log });
         const reattached = writer.now();
-        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        await writer.acknowledgedSince(reattached, WRITES_AFTER_RETURN, WRITES_AFTER_RETURN_WITHIN_MS);
         const report = await writer.stop();
 
         const { confirmedLost, acknowledgedLost } = await withClient(
@@ -140,7 +142,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
         ).toEqual([]);
         expect(
           acknowledgedAfter(report, reattached),
-          "acknowledged writes after pod 0 returned and its replicas re-attached (writes resumed)",
+          `acknowledged writes within ${WRITES_AFTER_RETURN_WITHIN_MS / 1000} s after pod 0 returned and its replicas re-attached (writes resumed)`,
         ).toBeGreaterThanOrEqual(WRITES_AFTER_RETURN);
         expect(
           report.longestOutageSeconds,

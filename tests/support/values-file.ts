@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDir } from "../../src/files.ts";
 
-const scratch = mkdtempSync(join(tmpdir(), "valkey-values-"));
+const scratch = scratchDir("valkey-values-");
 
 /** Writes a small values file for a test case and returns its path. */
 export function valuesFile(name: string, yaml: string): string {

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
@@ -7,6 +6,7 @@ import { benchKey } from "../../src/bench/accounting.ts";
 import { type LoadSettings, validateLoadSettings } from "../../src/bench/load.ts";
 import { validateFanOutSettings } from "../../src/bench/realtime.ts";
 import { parseBenchmarkOutput, referenceArgs } from "../../src/bench/reference.ts";
+import { scratchDir } from "../../src/files.ts";
 import { run } from "../../src/process.ts";
 import { BENCH_SCHEMA, type BenchReport, benchHtml, compareReports, summarisePath } from "../../src/report/bench.ts";
 
@@ -44,7 +44,7 @@ describe("benchmark report comparison", () => {
   });
 
   test("the compare command exits 1 on the regression and 0 otherwise", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "bench-compare-"));
+    const dir = scratchDir("bench-compare-");
     const write = (name: string, r: BenchReport) => {
       writeFileSync(join(dir, name), JSON.stringify(r));
       return join(dir, name);

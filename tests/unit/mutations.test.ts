@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { CHECKS } from "../../src/checks/index.ts";
+import { scratchDir } from "../../src/files.ts";
 import { affected, planBatches, prepareBatch, readCatalogue, readMutation } from "../../src/mutations/catalogue.ts";
 import { run } from "../../src/process.ts";
 
@@ -18,7 +18,7 @@ describe("the mutation catalogue", () => {
   });
 
   test("refuses an entry with an unknown field, environment or check, naming the file and the field", () => {
-    const dir = mkdtempSync(join(tmpdir(), "mutation-"));
+    const dir = scratchDir("mutation-");
     const entry = (name: string, text: string) => {
       writeFileSync(join(dir, `${name}.yaml`), text);
       return join(dir, `${name}.yaml`);

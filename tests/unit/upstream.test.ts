@@ -1,9 +1,8 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
 import { resolveUpstreamChart } from "../../src/chart/upstream.ts";
+import { scratchDir } from "../../src/files.ts";
 
 describe("upstream chart resolution", () => {
   let previous: string | undefined;
@@ -22,7 +21,7 @@ describe("upstream chart resolution", () => {
 
   test("names the folder to fill when a version is neither cached nor reachable", async () => {
     const helm = await Helm.resolve("4");
-    const empty = mkdtempSync(join(tmpdir(), "chart-cache-"));
+    const empty = scratchDir("chart-cache-");
     process.env.VALKEY_HARNESS_CACHE = empty;
     const resolution = resolveUpstreamChart(helm, "0.0.1");
     // Offline the pull fails at once; online the repository has no 0.0.1. Either way:

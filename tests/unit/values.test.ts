@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { renderReadme } from "../../src/chart/docs.ts";
@@ -8,8 +7,9 @@ import { sameQuantity, scaleBytes, scaleCpu } from "../../src/chart/quantity.ts"
 import { environmentValues, mergeValues, readValuesFile, serverConfigOf } from "../../src/chart/values.ts";
 import { readProfile } from "../../src/durability/profiles.ts";
 import { environments, WRAPPER_CHART } from "../../src/environments.ts";
+import { scratchDir } from "../../src/files.ts";
 
-const scratch = mkdtempSync(join(tmpdir(), "values-unit-"));
+const scratch = scratchDir("values-unit-");
 const file = (name: string, text: string) => {
   const path = join(scratch, name);
   writeFileSync(path, text);

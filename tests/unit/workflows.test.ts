@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { scratchDir } from "../../src/files.ts";
 import { run } from "../../src/process.ts";
 
 const workflows = fileURLToPath(new URL("../../.github/workflows/", import.meta.url));
@@ -15,9 +16,8 @@ describe("GitHub workflows", () => {
   });
 
   test("action-validator rejects a broken workflow (the check can fail)", async () => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const broken = join(mkdtempSync(join(tmpdir(), "wf-")), "broken.yml");
+    const { writeFileSync } = await import("node:fs");
+    const broken = join(scratchDir("wf-"), "broken.yml");
     writeFileSync(broken, "name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    stepz: []\n");
     expect((await run(validator, [broken])).code).not.toBe(0);
   });

@@ -1,5 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { parseDocument } from "yaml";
@@ -7,6 +6,7 @@ import { installRelease, type Release } from "../../src/chart/release.ts";
 import { cachedUpstreamVersions } from "../../src/chart/upstream.ts";
 import { converge } from "../../src/durability/scenarios.ts";
 import { WRAPPER_CHART } from "../../src/environments.ts";
+import { scratchDir } from "../../src/files.ts";
 import { predictRollout } from "../../src/upgrade/prediction.ts";
 import { rollingRestart } from "../../src/upgrade/rollout.ts";
 import { settingsInEffect } from "../../src/upgrade/settings-in-effect.ts";
@@ -14,7 +14,7 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /** A copy of the wrapper whose defaults add one server directive: a values-only pull request. */
 function wrapperWithDirective(directive: string): string {
-  const dir = join(mkdtempSync(join(tmpdir(), "wrapper-config-change-")), "valkey");
+  const dir = join(scratchDir("wrapper-config-change-"), "valkey");
   cpSync(WRAPPER_CHART, dir, { recursive: true });
   const file = join(dir, "values.yaml");
   const doc = parseDocument(readFileSync(file, "utf8"));

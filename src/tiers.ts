@@ -1,0 +1,22 @@
+/**
+ * Which vitest projects each tier runs (README, "What runs where"). `npm test` is the tier a
+ * platform engineer runs before every change, so it stays near ten minutes on a 2-core
+ * machine; `npm run test:full` adds the slow proofs and is what `.ci/run` runs. package.json
+ * spells both lists out for vitest; a unit test holds them to these.
+ */
+export const TIERS = {
+  /** `npm test`: chart renders, the cluster, every environment installed and checked, failures and crashes. */
+  default: ["unit", "chart", "cluster", "install", "failover"],
+  /** `npm run test:full`: the default tier plus the mutation catalogue, the upgrade walk, node crashes and the server restart. */
+  full: ["unit", "chart", "cluster", "install", "failover", "mutations", "upgrade", "node-crash", "node-restart"],
+} as const;
+
+export type Tier = keyof typeof TIERS;
+
+/** The projects that only run when asked for (a setting or their own command), in no tier. */
+export const OPT_IN_PROJECTS = ["bench", "cluster-upgrade"] as const;
+
+/** The `--project` names of a vitest command line, in order. */
+export function projectsOf(commandLine: string): string[] {
+  return [...commandLine.matchAll(/--project[ =]([\w-]+)/g)].map((m) => m[1] as string);
+}
