@@ -181,7 +181,7 @@ const SPECS = {
     fallback: () => undefined as string[] | undefined,
   }),
   VALKEY_KUBERNETES_UPGRADE_TO: spec({
-    accepts: "the Kubernetes release after the cluster's, e.g. v1.35 on a v1.34 cluster",
+    accepts: "the Kubernetes release after the cluster's, e.g. v1.36 on a v1.35 cluster",
     default: "unset: the in-place cluster upgrade does not run",
     description:
       "Upgrades the harness's cluster in place to this release, one node at a time under acknowledged writes (npm run test:cluster-upgrade)",

@@ -11,11 +11,13 @@ import { AcknowledgedWriter, acknowledgedAfter, missingAcknowledged } from "../.
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
- * Longest write unavailability the primary-loss scenario accepts (README, "What the
- * failover suite proves"): measured here about 13 s on four nodes; the bound leaves room
- * for a slow shared machine, and writes that never resume exceed it.
+ * Longest write unavailability the primary-loss scenario accepts (README, "Failover and
+ * alerts"): measured here 36-41 s on four nodes with the failover group's other releases
+ * beside it (pod 0 back after about 15 s, then the replicas' full resync before
+ * min-replicas-to-write lets writes in). The bound leaves room for a slow shared machine;
+ * writes that never resume exceed it.
  */
-export const PRIMARY_LOSS_OUTAGE_BOUND_SECONDS = 45;
+export const PRIMARY_LOSS_OUTAGE_BOUND_SECONDS = 60;
 /** The chart's alert rules as a rules file, for the alerts scenario's Prometheus (one window shortened). */
 const ALERTS_ON = fileURLToPath(new URL("../../fixtures/scenarios/alerts-on.yaml", import.meta.url));
 
