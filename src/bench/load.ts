@@ -149,12 +149,17 @@ export async function runShare(
     if (settings.reconnect) {
       // Through a disruption: reconnect every 200 ms, and a stalled command fails after 2 s.
       Object.assign(client.options, { retryStrategy: () => 200, commandTimeout: 2_000 });
+      // The disruption may already be under way: a first connect that fails is retried by
+      // the client itself, and the commands sent meanwhile count as errors of the load.
+      // Its connection errors are those commands' errors, not news worth a stack trace each.
+      client.on("error", () => {});
+      await client.connect().catch(() => {});
     } else {
       // No timer per command: the load's own bounds end it, and a timer per command costs
       // the generator a fifth of its throughput (measured).
       client.options.commandTimeout = undefined;
+      await client.connect();
     }
-    await client.connect();
     clients.push(client);
   }
   const seconds: { operations: number; errors: number; histogram: Histogram }[] = [];

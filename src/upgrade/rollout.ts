@@ -99,6 +99,8 @@ export async function observeRollout(
   };
   const stopLoad = new AbortController();
   const loading = runLoad(endpoint, credentials, settings, 1, () => {}, stopLoad.signal);
+  // Awaited once the action is over; until then a failure must not count as unhandled.
+  loading.catch(() => {});
   const writer = new AcknowledgedWriter(endpoint, credentials, {
     prefix: `rollout:${action.replaceAll(/\s+/g, "-")}:${Date.now().toString(36)}`,
     waitReplicas: 1,
