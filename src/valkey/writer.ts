@@ -136,7 +136,7 @@ export class AcknowledgedWriter {
    */
   async acknowledgedSince(afterMs: number, count: number, timeoutMs: number): Promise<number> {
     const deadline = performance.now() + timeoutMs;
-    const acknowledged = () => this.records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
+    const acknowledged = () => acknowledgedAfter(this.records, afterMs);
     while (acknowledged() < count && performance.now() < deadline && this.running && !this.finished) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -179,9 +179,10 @@ export function summarize(records: WriteRecord[], durationMs: number, startedAtE
   };
 }
 
-/** Acknowledged writes answered after `afterMs` (writer clock): proof that writes resumed. */
-export function acknowledgedAfter(report: WriterReport, afterMs: number): number {
-  return report.records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
+/** Acknowledged writes sent after `afterMs` (writer clock), of a report or a running writer's records: proof that writes resumed. */
+export function acknowledgedAfter(from: WriterReport | WriteRecord[], afterMs: number): number {
+  const records = Array.isArray(from) ? from : from.records;
+  return records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
 }
 
 /** Which acknowledged keys (or only the WAIT-confirmed ones) are missing now, read back through `client`. */
