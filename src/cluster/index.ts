@@ -19,6 +19,7 @@ import {
   reapLeftovers,
   removeOwnedNetwork,
 } from "./cleanup.ts";
+import { reapStaleNodeCgroups } from "./cgroups.ts";
 import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
 import { dockerAnswers, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
@@ -131,6 +132,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const image = requestedImage ?? choice.node;
   const requested = options.securityProfile ?? setting("VALKEY_CLUSTER_PROFILE");
   const profile = requested === "auto" ? await detectSecurityProfile(images?.helper ?? image) : requested;
+  await reapStaleNodeCgroups(image, log);
 
   log(`[cluster] starting ${image} (${profile}): a server and ${agentCount} agent(s)`);
   const started = performance.now();
