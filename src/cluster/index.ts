@@ -10,6 +10,7 @@ import { chooseImages } from "../images/source.ts";
 import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
+import { reapStaleNodeCgroups } from "./cgroups.ts";
 import {
   createOwnedNetwork,
   disownContainer,
@@ -19,7 +20,6 @@ import {
   reapLeftovers,
   removeOwnedNetwork,
 } from "./cleanup.ts";
-import { reapStaleNodeCgroups } from "./cgroups.ts";
 import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
 import { dockerAnswers, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";

@@ -15,7 +15,8 @@ function mountWith(trees: readonly string[], unified = false): string {
   mounts.push(mount);
   if (unified) writeFileSync(join(mount, "cgroup.controllers"), "cpu memory\n");
   for (const hierarchy of unified ? ["."] : ["memory", "cpu", "pids"]) {
-    for (const tree of trees) mkdirSync(join(mount, hierarchy, "kube-node", tree, "kubepods", "besteffort"), { recursive: true });
+    for (const tree of trees)
+      mkdirSync(join(mount, hierarchy, "kube-node", tree, "kubepods", "besteffort"), { recursive: true });
   }
   mkdirSync(join(mount, unified ? "." : "memory", "docker", "0123456789ab"), { recursive: true });
   return mount;
