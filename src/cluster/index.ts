@@ -216,6 +216,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     Object.assign(info, await withCurrentPorts(info));
     await waitForNodes(info, 1 + agentCount);
     info.startSeconds = (performance.now() - started) / 1000;
+    if (agents.length > 0)
+      await runOrThrow("docker", ["update", "--cpu-shares", "1024", ...agents.map((a) => a.getId())]);
     log(`[cluster] ${1 + agentCount} node(s) Ready in ${info.startSeconds.toFixed(1)} s`);
     // The offline node image carries the workload images and imports them before its node
     // turns Ready; any other node image (rancher/k3s) gets them now.

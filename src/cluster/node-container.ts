@@ -62,6 +62,14 @@ export class KubeNodeContainer extends K3sContainer {
 }
 
 /**
+ * CPU weight of an agent's own processes while the cluster starts (Docker's default: 1024).
+ * The server's API server is the start's critical path and agents wait for it; on a
+ * machine of two cores, four nodes starting at once share them evenly otherwise. Pods are
+ * not affected (their cgroups are the kubelet's, outside the container's).
+ */
+export const AGENT_START_CPU_SHARES = 256;
+
+/**
  * A node that joins a server, the way `k3s agent` does: K3S_URL and K3S_TOKEN in the
  * environment, the same container settings as the server, nothing published to the host.
  * It is ready when the server lists its node Ready (agents print no marker of their own).
@@ -69,7 +77,7 @@ export class KubeNodeContainer extends K3sContainer {
 export class KubeAgentContainer extends GenericContainer {
   constructor(image: string, serverUrl: string, token: string, nodeName: string, extraArgs: string[] = []) {
     super(image);
-    Object.assign(this.hostConfig, { CgroupnsMode: "host" }); // as K3sContainer does
+    Object.assign(this.hostConfig, { CgroupnsMode: "host", CpuShares: AGENT_START_CPU_SHARES }); // cgroupns as K3sContainer
     this.withLabels(harnessLabels())
       .withBindMounts([{ source: "/sys/fs/cgroup", target: "/sys/fs/cgroup" }])
       .withTmpFs({ "/run": "rw", "/var/run": "rw" })
