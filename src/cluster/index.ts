@@ -21,7 +21,7 @@ import {
   removeOwnedNetwork,
 } from "./cleanup.ts";
 import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
-import { dockerAnswers, loadImagesIntoNodes } from "./docker.ts";
+import { dockerAnswers, dockerExec, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
 import { KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 
@@ -215,6 +215,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     if (failed) throw failed.reason;
     Object.assign(info, await withCurrentPorts(info));
     await waitForNodes(info, 1 + agentCount);
+    if (image === images?.node) await waitForPodRoutes(info);
     info.startSeconds = (performance.now() - started) / 1000;
     if (agents.length > 0)
       await runOrThrow("docker", ["update", "--cpu-shares", "1024", ...agents.map((a) => a.getId())]);
@@ -286,6 +287,32 @@ export async function waitForNodes(info: ClusterInfo, count: number, timeoutMs =
     async () => {
       const nodes = (await kube.core.listNode()).items;
       return nodes.length >= count && nodes.every(isNodeReady);
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+}
+
+/**
+ * Waits until every node container routes to every other node's pod CIDR: a node turns
+ * Ready before the pods of the others are reachable from it, and suites start at once.
+ */
+export async function waitForPodRoutes(info: ClusterInfo, timeoutMs = 60_000): Promise<void> {
+  const nodes = info.nodes ?? [];
+  if (nodes.length < 2) return;
+  const kube = new Kube(kubeConfigOf(info));
+  await waitFor(
+    "every node to route to the other nodes' pod CIDRs",
+    async () => {
+      const cidrs = new Map((await kube.core.listNode()).items.map((n) => [n.metadata?.name, n.spec?.podCIDR]));
+      const routed = await Promise.all(
+        nodes.map(async (node) => {
+          const routes = await dockerExec(node.containerId, ["ip", "route", "show"]);
+          return nodes
+            .filter((other) => other.name !== node.name)
+            .every((other) => routes.includes(`${cidrs.get(other.name) ?? "no CIDR yet"} `));
+        }),
+      );
+      return routed.every(Boolean);
     },
     { timeoutMs, intervalMs: 250 },
   );
