@@ -250,11 +250,13 @@ export function replicasProcessKill(context: ScenarioContext): Promise<ScenarioR
     // At once: an RDB-only replica is back by partial resync in under a second, before a
     // second, sequential kill would land, and the replicas would never be down together.
     const replicas = Array.from({ length: context.release.replicas }, (_, i) => i + 1);
+    // The writer may sit in one WAIT through that short window: a probe writes every 20 ms,
+    // from before the kills (a probe started after them missed a window under a second).
+    const probing = probeWhileReplicasDown(context);
     const restarts = await Promise.all(replicas.map((i) => killValkey(context, i)));
     mark(`SIGKILL to valkey-server in every replica (${context.release.replicas}), at once`);
-    // The writer may sit in one WAIT through that short window: a probe writes every 20 ms.
-    const probe = await probeWhileReplicasDown(context);
-    mark(`probe write right after the kills: ${probe}`);
+    const probe = await probing;
+    mark(`probe write around the kills: ${probe}`);
     for (let i = 1; i <= context.release.replicas; i++) await waitRestarted(context, i, restarts[i - 1] as number);
     mark("every replica restarted and Ready");
     return {
