@@ -161,6 +161,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     ])
     .withCopyContentToContainer(nodeFiles)
     .start();
+  // Agents are created once the server's container runs: created together, Docker started
+  // the server last in some starts (1.5 s after the agents), and agents only wait for it.
+  await containerRunning(serverName, serverStart);
   const agentStarts = agentNames.map((name) =>
     new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs)
       .withCopyContentToContainer(nodeFiles)
@@ -267,6 +270,24 @@ async function registryForNodes(
 }
 
 /** The last lines a node container printed, and of its component logs: what an engineer needs when a start fails. */
+/** Resolves once the named container runs, or `start` settles, whichever is first (at most 30 s). */
+async function containerRunning(name: string, start: Promise<unknown>): Promise<void> {
+  let settled = false;
+  start.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  for (const deadline = Date.now() + 30_000; !settled && Date.now() < deadline; ) {
+    const state = await run("docker", ["inspect", "-f", "{{.State.Running}}", name]);
+    if (state.stdout.trim() === "true") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function nodeLogTail(containerId: string): Promise<string> {
   const printed = await run("docker", ["logs", "--tail", "15", containerId]);
   const components = await run("docker", [
