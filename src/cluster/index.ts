@@ -269,7 +269,6 @@ async function registryForNodes(
   return { nodeArgs, nodeFiles: mirrorFiles(registry, endpoint) };
 }
 
-/** The last lines a node container printed, and of its component logs: what an engineer needs when a start fails. */
 /** Resolves once the named container runs, or `start` settles, whichever is first (at most 30 s). */
 async function containerRunning(name: string, start: Promise<unknown>): Promise<void> {
   let settled = false;
@@ -288,6 +287,7 @@ async function containerRunning(name: string, start: Promise<unknown>): Promise<
   }
 }
 
+/** The last lines a node container printed, and of its component logs: what an engineer needs when a start fails. */
 async function nodeLogTail(containerId: string): Promise<string> {
   const printed = await run("docker", ["logs", "--tail", "15", containerId]);
   const components = await run("docker", [
