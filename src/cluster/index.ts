@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { StartedK3sContainer } from "@testcontainers/k3s";
 import type { StartedTestContainer } from "testcontainers";
 import { reportCleanupFailure } from "../cleanup-log.ts";
@@ -145,6 +146,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   // bridge, and the node would advertise that address.
   const serverName = `${network}-server`;
   const agentNames = Array.from({ length: agentCount }, (_, i) => `valkey-harness-agent-${i + 1}`);
+  // What each node printed: testcontainers removes a container whose start failed.
+  const printed = new Map<string, string[]>();
+  const keepPrinted = (name: string) => (stream: Readable) => {
+    const lines: string[] = [];
+    printed.set(name, lines);
+    stream.on("data", (line: string | Buffer) => {
+      lines.push(...String(line).trimEnd().split("\n"));
+      lines.splice(0, Math.max(0, lines.length - 60));
+    });
+  };
   // Agents start with the server: their join retries until the server answers.
   const serverStart = new KubeNodeContainer(image)
     .withSecurityProfile(profile)
@@ -160,6 +171,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       ...nodeArgs,
     ])
     .withCopyContentToContainer(nodeFiles)
+    .withLogConsumer(keepPrinted(serverName))
     .start();
   // Agents are created once the server's container runs: created together, Docker started
   // the server last in some starts (1.5 s after the agents), and agents only wait for it.
@@ -170,6 +182,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       .withSecurityProfile(profile)
       .withNetworkMode(network)
       .withName(`${network}-${name.replace("valkey-harness-", "")}`)
+      .withLogConsumer(keepPrinted(`${network}-${name.replace("valkey-harness-", "")}`))
       .start(),
   );
   const results = await Promise.allSettled([serverStart, ...agentStarts]);
@@ -239,6 +252,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     const started = containers.map((c) => c.getId());
     const ids = [...started, ...failedIds.filter((id) => !started.some((full) => full.startsWith(id)))];
     const logs = await Promise.all(ids.map(nodeLogTail));
+    // Nodes whose start failed are gone (testcontainers removed them): what they printed.
+    for (const [name, lines] of printed) {
+      if (!containers.some((c) => c.getName().replace(/^\//, "") === name) && lines.length > 0)
+        logs.push(`--- node container ${name} (removed after its start failed), its last lines:\n${lines.join("\n")}`);
+    }
     await cluster.stop().catch((stopError) => console.error(`[cluster] ${stopError.message}`));
     if (failedIds.length > 0) await run("docker", ["rm", "-f", "-v", ...failedIds]);
     for (const id of failedIds) disownContainer(id);
