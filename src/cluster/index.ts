@@ -176,15 +176,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   // Agents are created once the server's container runs: created together, Docker started
   // the server last in some starts (1.5 s after the agents), and agents only wait for it.
   await containerRunning(serverName, serverStart);
-  const agentStarts = agentNames.map((name) =>
-    new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs)
+  const agentStarts = agentNames.map((name) => {
+    const containerName = `${network}-${name.replace("valkey-harness-", "")}`;
+    return new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs)
       .withCopyContentToContainer(nodeFiles)
       .withSecurityProfile(profile)
       .withNetworkMode(network)
-      .withName(`${network}-${name.replace("valkey-harness-", "")}`)
-      .withLogConsumer(keepPrinted(`${network}-${name.replace("valkey-harness-", "")}`))
-      .start(),
-  );
+      .withName(containerName)
+      .withLogConsumer(keepPrinted(containerName))
+      .start();
+  });
   const results = await Promise.allSettled([serverStart, ...agentStarts]);
   // A node that failed to start is gone from `results`: find it by the network for its log.
   const failedIds = results.some((r) => r.status === "rejected")
