@@ -1,4 +1,18 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+
+/** Children still running: stopped when this process exits, so a stopped run leaves no build or helm behind. */
+const running = new Set<ChildProcess>();
+let stopOnExitInstalled = false;
+
+function stopOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once("close", () => running.delete(child));
+  if (stopOnExitInstalled) return;
+  stopOnExitInstalled = true;
+  process.once("exit", () => {
+    for (const c of running) c.kill("SIGTERM");
+  });
+}
 
 export interface RunResult {
   stdout: string;
@@ -24,6 +38,7 @@ export function run(command: string, args: readonly string[], options: RunOption
       stdio: ["pipe", "pipe", "pipe"],
       timeout: options.timeoutMs,
     });
+    stopOnExit(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (chunk: Buffer) => {

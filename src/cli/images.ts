@@ -31,6 +31,13 @@ const { options } = parseCommandLine(spec);
 for (const name of ["import", "export"]) {
   if (options[name] !== undefined && typeof options[name] !== "string") fail(spec, `--${name} needs a file`);
 }
+// Exiting stops the build in progress (src/process.ts), and build.sh stops what it started.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    console.error(`[images] ${signal}: stopping the build`);
+    process.exit(signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129);
+  });
+}
 runMain(async () => {
   const started = performance.now();
   const imported = options.import as string | undefined;
