@@ -30,7 +30,8 @@ export interface ImageSet {
   versions: Record<string, string>;
 }
 
-function envValue(file: string, name: string): string {
+/** A NAME=value line of a file of fixtures/images (components.env, releases/<release>.env). */
+export function envValue(file: string, name: string): string {
   const path = join(IMAGE_INPUTS, file);
   const value = new RegExp(`^${name}=(\\S+)$`, "m").exec(readFileSync(path, "utf8"))?.[1];
   if (!value) throw new Error(`${path} sets no ${name}`);

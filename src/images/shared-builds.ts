@@ -10,50 +10,6 @@ import { join } from "node:path";
  * promise, checked by tests/unit/shared-builds.test.ts; README, "Where a cold build goes".
  */
 
-/** The modules client-go's clientset, informers, leader election and clientcmd import (Kubernetes v1.35). */
-export const CLIENT_GO_LIBRARIES = [
-  "github.com/davecgh/go-spew",
-  "github.com/emicklei/go-restful/v3",
-  "github.com/fxamacker/cbor/v2",
-  "github.com/go-logr/logr",
-  "github.com/go-openapi/jsonpointer",
-  "github.com/go-openapi/jsonreference",
-  "github.com/go-openapi/swag",
-  "github.com/google/gnostic-models",
-  "github.com/google/uuid",
-  "github.com/josharian/intern",
-  "github.com/json-iterator/go",
-  "github.com/mailru/easyjson",
-  "github.com/modern-go/concurrent",
-  "github.com/modern-go/reflect2",
-  "github.com/munnerz/goautoneg",
-  "github.com/pmezard/go-difflib",
-  "github.com/spf13/pflag",
-  "github.com/x448/float16",
-  "go.yaml.in/yaml/v2",
-  "go.yaml.in/yaml/v3",
-  "golang.org/x/net",
-  "golang.org/x/oauth2",
-  "golang.org/x/sys",
-  "golang.org/x/term",
-  "golang.org/x/text",
-  "golang.org/x/time",
-  "google.golang.org/protobuf",
-  "gopkg.in/evanphx/json-patch.v4",
-  "gopkg.in/inf.v0",
-  "gopkg.in/yaml.v3",
-  "k8s.io/api",
-  "k8s.io/apimachinery",
-  "k8s.io/client-go",
-  "k8s.io/klog/v2",
-  "k8s.io/kube-openapi",
-  "k8s.io/utils",
-  "sigs.k8s.io/json",
-  "sigs.k8s.io/randfill",
-  "sigs.k8s.io/structured-merge-diff/v6",
-  "sigs.k8s.io/yaml",
-] as const;
-
 /** The modules k8s.io/api's packages import: what a component shares when its own dependencies need newer versions of some of client-go's. */
 export const API_TYPES_LIBRARIES = [
   "github.com/fxamacker/cbor/v2",
@@ -74,6 +30,33 @@ export const API_TYPES_LIBRARIES = [
   "sigs.k8s.io/json",
   "sigs.k8s.io/randfill",
   "sigs.k8s.io/structured-merge-diff/v6",
+] as const;
+
+/** The modules client-go's clientset, informers, leader election and clientcmd import (Kubernetes v1.35): the API types' and these. */
+export const CLIENT_GO_LIBRARIES = [
+  ...API_TYPES_LIBRARIES,
+  "github.com/davecgh/go-spew",
+  "github.com/emicklei/go-restful/v3",
+  "github.com/go-openapi/jsonpointer",
+  "github.com/go-openapi/jsonreference",
+  "github.com/go-openapi/swag",
+  "github.com/google/gnostic-models",
+  "github.com/google/uuid",
+  "github.com/josharian/intern",
+  "github.com/mailru/easyjson",
+  "github.com/munnerz/goautoneg",
+  "github.com/pmezard/go-difflib",
+  "github.com/spf13/pflag",
+  "go.yaml.in/yaml/v3",
+  "golang.org/x/oauth2",
+  "golang.org/x/sys",
+  "golang.org/x/term",
+  "golang.org/x/time",
+  "google.golang.org/protobuf",
+  "gopkg.in/evanphx/json-patch.v4",
+  "gopkg.in/yaml.v3",
+  "k8s.io/client-go",
+  "sigs.k8s.io/yaml",
 ] as const;
 
 /** A component module (a folder under fixtures/images/go) that compiles some libraries at the versions another module does. */
