@@ -54,6 +54,17 @@ export default defineConfig({
       suite("bench", 6),
       // Opt-in (npm run test:cluster-upgrade): upgrades every node of the cluster, alone.
       suite("cluster-upgrade", 7),
+      // Interrupts runs of their own (each starts its own cluster): alone, last, and without
+      // the shared cluster's setup, which it does not use.
+      {
+        test: {
+          name: "interrupts",
+          include: ["tests/interrupts/**/*.test.ts"],
+          setupFiles,
+          testTimeout: 900_000,
+          sequence: { groupOrder: 8 },
+        },
+      },
     ],
   },
 });

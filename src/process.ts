@@ -1,15 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { onProcessEnd } from "./exit.ts";
 
-/** Children still running: stopped when this process exits, so a stopped run leaves no build or helm behind. */
+/** Children still running: stopped when this process ends, so a stopped run leaves no build or helm behind. */
 const running = new Set<ChildProcess>();
-let stopOnExitInstalled = false;
 
 function stopOnExit(child: ChildProcess): void {
   running.add(child);
   child.once("close", () => running.delete(child));
-  if (stopOnExitInstalled) return;
-  stopOnExitInstalled = true;
-  process.once("exit", () => {
+  onProcessEnd("child processes", () => {
     for (const c of running) c.kill("SIGTERM");
   });
 }

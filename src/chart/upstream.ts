@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fillOnce } from "../files.ts";
 import type { ImageSet } from "../images/index.ts";
 import { cacheDir } from "../settings.ts";
 import type { Helm } from "./helm.ts";
@@ -63,14 +64,20 @@ export async function resolveUpstreamChart(helm: Helm, version: string): Promise
   const path = cachedChartPath(version);
   if (existsSync(join(path, "Chart.yaml"))) return path;
   const target = join(chartCacheDir(), `${UPSTREAM_CHART}-${version}`);
-  mkdirSync(target, { recursive: true });
   try {
-    await helm.run(
-      ["pull", UPSTREAM_CHART, "--repo", UPSTREAM_REPOSITORY, "--version", version, "--untar", "--untardir", target],
-      { timeoutMs: 60_000 },
+    // Pulled aside and renamed into place: a concurrent reader never sees a half-unpacked chart.
+    await fillOnce(
+      target,
+      (dir) =>
+        helm
+          .run(
+            ["pull", UPSTREAM_CHART, "--repo", UPSTREAM_REPOSITORY, "--version", version, "--untar", "--untardir", dir],
+            { timeoutMs: 60_000 },
+          )
+          .then(() => {}),
+      (dir) => existsSync(join(dir, UPSTREAM_CHART, "Chart.yaml")),
     );
   } catch (error) {
-    rmSync(target, { recursive: true, force: true });
     throw new UpstreamChartMissing(version, error instanceof Error ? error.message : String(error));
   }
   return path;

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { WRAPPER_CHART } from "../environments.ts";
-import { listFiles } from "../files.ts";
+import { fillOnce, listFiles } from "../files.ts";
 import { cacheDir } from "../settings.ts";
 import type { Helm } from "./helm.ts";
 import { resolveUpstreamChart, UPSTREAM_CHART } from "./upstream.ts";
@@ -47,24 +47,16 @@ export async function stageChart(
   // Content-addressed, written aside and renamed into place: concurrent suites share it safely.
   const root = join(cacheDir(), "staged", `wrapper-${hash.digest("hex").slice(0, 12)}+valkey-${upstreamVersion}`);
   const staged = join(root, "valkey");
-  if (existsSync(staged)) return staged;
-  mkdirSync(join(cacheDir(), "staged"), { recursive: true });
-  const scratch = mkdtempSync(`${root}.tmp-`);
-  const chart = join(scratch, "valkey");
-  cpSync(chartDir, chart, { recursive: true, filter: wrapperFiles(chartDir) });
-  cpSync(upstream, join(chart, "charts", UPSTREAM_CHART), { recursive: true });
-  const chartYaml = readFileSync(join(chart, "Chart.yaml"), "utf8");
-  writeFileSync(
-    join(chart, "Chart.yaml"),
-    chartYaml.replace(/(- name: valkey\n\s+version:\s*)\S+/, `$1${upstreamVersion}`),
-  );
-  try {
-    renameSync(scratch, root);
-  } catch (error) {
-    rmSync(scratch, { recursive: true, force: true });
-    // Another process staged the same content first: use theirs. Anything else is an error.
-    if (!existsSync(staged)) throw error;
-  }
+  await fillOnce(root, (scratch) => {
+    const chart = join(scratch, "valkey");
+    cpSync(chartDir, chart, { recursive: true, filter: wrapperFiles(chartDir) });
+    cpSync(upstream, join(chart, "charts", UPSTREAM_CHART), { recursive: true });
+    const chartYaml = readFileSync(join(chart, "Chart.yaml"), "utf8");
+    writeFileSync(
+      join(chart, "Chart.yaml"),
+      chartYaml.replace(/(- name: valkey\n\s+version:\s*)\S+/, `$1${upstreamVersion}`),
+    );
+  });
   return staged;
 }
 

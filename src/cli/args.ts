@@ -81,10 +81,13 @@ export function wholeOption(spec: CommandSpec, name: string, raw: unknown, min: 
   return value;
 }
 
-/** Runs a command's main, printing an error's message (not a stack) and exiting 1 on failure. */
+/**
+ * Runs a command's main, printing an error's message (not a stack) and exiting 1 on failure.
+ * A main that sets `process.exitCode` (work that failed without throwing) keeps it.
+ */
 export function runMain(main: () => Promise<void>): void {
   main().then(
-    () => process.exit(0),
+    () => process.exit(process.exitCode ?? 0),
     (error: unknown) => {
       console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
       process.exit(1);

@@ -1,6 +1,7 @@
 /** npm run images: builds the offline images unless the current inputs were built already. */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { exitOnSignals } from "../exit.ts";
 import { ensureImages, everyImageOf, type ImageSet, imagesDir, inputHash, kubernetesRelease } from "../images/index.ts";
 import { runOrThrow } from "../process.ts";
 import { setting } from "../settings.ts";
@@ -31,13 +32,9 @@ const { options } = parseCommandLine(spec);
 for (const name of ["import", "export"]) {
   if (options[name] !== undefined && typeof options[name] !== "string") fail(spec, `--${name} needs a file`);
 }
-// Exiting stops the build in progress (src/process.ts), and build.sh stops what it started.
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    console.error(`[images] ${signal}: stopping the build`);
-    process.exit(signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129);
-  });
-}
+// A signal ends the process at once (src/exit.ts); ending stops the build in progress
+// (src/process.ts), and build.sh stops what it started.
+exitOnSignals();
 runMain(async () => {
   const started = performance.now();
   const imported = options.import as string | undefined;

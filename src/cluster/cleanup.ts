@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { reportCleanupFailure } from "../cleanup-log.ts";
+import { onEndingSignal, onProcessEnd } from "../exit.ts";
 import { run, runOrThrow } from "../process.ts";
 
 /** Every container, volume and network the harness creates carries these labels. */
@@ -15,8 +16,10 @@ export function keepAfterExit(): void {
   owner = KEPT_OWNER;
 }
 
+/** The labels of everything the harness creates; asking for them arms the removal of this run's objects at its end. */
 export function harnessLabels(): Record<string, string> {
-  return { [HARNESS_LABEL]: "true", [OWNER_PID_LABEL]: owner };
+  removeOnProcessEnd();
+  return { [HARNESS_LABEL]: "true", [OWNER_PID_LABEL]: owner, [RUN_LABEL]: RUN_ID };
 }
 
 function alive(pid: number): boolean {
@@ -74,60 +77,98 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
     log(`[cleanup] ${volumes.stdout.trim().split("\n").at(-1)}`);
 }
 
-const owned = new Set<string>();
-const ownedNetworks = new Set<string>();
-let handlersInstalled = false;
+/**
+ * This process's run: every container and network it creates carries it, from the moment
+ * Docker creates the object (before any start returns). When the process ends, what carries
+ * it is found by the label and removed, so an interrupt in the middle of a cluster's start
+ * leaves nothing either; a second pass catches a create that Docker was still serving.
+ */
+export const RUN_LABEL = "org.valkey-harness.run";
+const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
+/** Objects handed over to outlive the run (a kept cluster once its start succeeded). */
+const released = new Set<string>();
 
-/** Removes the process's containers and networks synchronously: the last resort on exit and signals. */
-function removeOwnedNow(): void {
-  if (owned.size > 0) {
-    const result = spawnSync("docker", ["rm", "-f", "-v", ...owned], { encoding: "utf8" });
-    if (result.status !== 0) reportCleanupFailure(`docker rm of the run's containers failed: ${result.stderr?.trim()}`);
-  }
-  if (ownedNetworks.size > 0) {
-    for (const network of ownedNetworks) detachEveryContainer(network);
-    const result = spawnSync("docker", ["network", "rm", ...ownedNetworks], { encoding: "utf8" });
-    if (result.status !== 0)
-      reportCleanupFailure(`docker network rm of the run's networks failed: ${result.stderr?.trim()}`);
-  }
-  owned.clear();
-  ownedNetworks.clear();
+function listRunObjects(kind: "container" | "network", keptToo: boolean): string[] {
+  const filters = ["--filter", `label=${RUN_LABEL}=${RUN_ID}`];
+  const listed = spawnSync(
+    "docker",
+    [
+      ...(kind === "container" ? ["ps", "-a"] : ["network", "ls"]),
+      ...filters,
+      "--format",
+      `${kind === "container" ? "{{.ID}}" : "{{.Name}}"} {{.Label "${OWNER_PID_LABEL}"}}`,
+    ],
+    { encoding: "utf8" },
+  );
+  return (listed.stdout ?? "")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ") as [string, string | undefined])
+    .filter(([id, pid]) => (keptToo || pid !== KEPT_OWNER) && ![...released].some((r) => r.startsWith(id)))
+    .map(([id]) => id);
 }
 
 /**
- * Records a container for removal if the process ends without stopping it (Ctrl-C,
- * SIGTERM from CI, a crash).
+ * Removes the run's containers (with their volumes) and networks synchronously: the last
+ * resort when the process ends. A signal removes kept objects still being made too.
  */
-export function ownContainer(id: string): void {
-  owned.add(id);
-  installHandlers();
+function removeRunObjects(bySignal: boolean): void {
+  for (let pass = 0; pass < (bySignal ? 3 : 1); pass++) {
+    if (pass > 0) spawnSync("sleep", ["0.5"]);
+    const containers = listRunObjects("container", bySignal);
+    const networks = listRunObjects("network", bySignal);
+    if (containers.length === 0 && networks.length === 0 && pass > 0) break;
+    if (bySignal && containers.length + networks.length > 0)
+      console.error(
+        `[cleanup] removing ${containers.length} container(s) and ${networks.length} network(s) of this run`,
+      );
+    if (containers.length > 0) {
+      const result = spawnSync("docker", ["rm", "-f", "-v", ...containers], { encoding: "utf8" });
+      if (result.status !== 0)
+        reportCleanupFailure(`docker rm of the run's containers failed: ${result.stderr?.trim()}`);
+    }
+    for (const network of networks) {
+      detachEveryContainer(network);
+      const result = spawnSync("docker", ["network", "rm", network], { encoding: "utf8" });
+      if (result.status !== 0 && !/not found/i.test(result.stderr ?? ""))
+        reportCleanupFailure(`docker network rm of the run's network ${network} failed: ${result.stderr?.trim()}`);
+    }
+  }
 }
 
+let endHandlersInstalled = false;
+function removeOnProcessEnd(): void {
+  if (endHandlersInstalled) return;
+  endHandlersInstalled = true;
+  onEndingSignal("the run's containers and networks", () => removeRunObjects(true));
+  onProcessEnd("the run's containers and networks", () => removeRunObjects(false));
+}
+
+/** Hands a container over to outlive the process (a kept cluster's node, once started). */
 export function disownContainer(id: string): void {
-  owned.delete(id);
+  released.add(id);
 }
 
 /** Creates a labelled Docker network, removed with the process's containers if the run ends early. */
 export async function createOwnedNetwork(name: string): Promise<string> {
   const labels = Object.entries(harnessLabels()).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
   await runOrThrow("docker", ["network", "create", ...labels, name]);
-  ownedNetworks.add(name);
-  installHandlers();
   return name;
 }
 
+/** Hands a network over to outlive the process. */
 export function disownNetwork(name: string): void {
-  ownedNetworks.delete(name);
+  released.add(name);
 }
 
-/** Removes an owned network; throws (and keeps it owned, for the exit handler) when Docker refuses. */
+/** Removes a network of the run; throws (it is then removed when the process ends) when Docker refuses. */
 export async function removeOwnedNetwork(name: string): Promise<void> {
   detachEveryContainer(name);
   const removed = await run("docker", ["network", "rm", name]);
   if (removed.code !== 0 && !/not found/i.test(removed.stderr)) {
     throw new Error(`docker network rm ${name} failed: ${removed.stderr.trim()}`);
   }
-  ownedNetworks.delete(name);
 }
 
 /**
@@ -142,18 +183,5 @@ export function detachEveryContainer(network: string): void {
   );
   for (const id of listed.stdout?.trim().split(/\s+/).filter(Boolean) ?? []) {
     spawnSync("docker", ["network", "disconnect", "-f", network, id], { encoding: "utf8" });
-  }
-}
-
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.once("exit", removeOwnedNow);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => {
-      console.error(`[cleanup] ${signal}: removing the harness's containers and networks`);
-      removeOwnedNow();
-      process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1));
-    });
   }
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { StartedK3sContainer } from "@testcontainers/k3s";
 import type { StartedTestContainer } from "testcontainers";
 import { reportCleanupFailure } from "../cleanup-log.ts";
+import { writeFileAtomic } from "../files.ts";
 import { builtImages, type ImageSet } from "../images/index.ts";
 import { findLocalRegistryContainer, LOCAL_REGISTRY_NAME, mirrorFiles } from "../images/registry.ts";
 import { chooseImages } from "../images/source.ts";
@@ -17,7 +18,6 @@ import {
   disownContainer,
   harnessLabels,
   OWNER_PID_LABEL,
-  ownContainer,
   reapLeftovers,
   removeOwnedNetwork,
 } from "./cleanup.ts";
@@ -49,8 +49,7 @@ export async function detectSecurityProfile(probeImage: string): Promise<Securit
   if (existsSync(remembered)) return readFileSync(remembered, "utf8").trim() as SecurityProfile;
   const probe = await run("docker", ["run", "--rm", "--privileged", "--entrypoint", "/bin/true", probeImage]);
   const profile: SecurityProfile = probe.code === 0 ? "privileged" : "sandbox";
-  mkdirSync(cacheDir(), { recursive: true });
-  writeFileSync(remembered, `${profile}\n`);
+  writeFileAtomic(remembered, `${profile}\n`);
   return profile;
 }
 
@@ -204,8 +203,6 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
         .filter(Boolean)
     : [];
   const containers = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-  for (const container of containers) ownContainer(container.getId());
-  for (const id of failedIds) ownContainer(id);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   const [server, ...agents] = containers as [StartedK3sContainer, ...StartedTestContainer[]];
   const info: ClusterInfo = {

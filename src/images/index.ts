@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { listFiles } from "../files.ts";
+import { listFiles, withLock } from "../files.ts";
 import { run, runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
 
@@ -150,21 +150,30 @@ export async function ensureImages(
   }
   const missing = await missingBuildTools();
   if (missing.length > 0) throw ImagesUnavailable.missingTools(missing);
-  const hash = inputHash();
-  const out = imagesDir(hash, release);
-  log(`[images] building inputs ${hash}, Kubernetes ${release}, into ${out}`);
-  await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {
-    echo: true,
-    env: {
-      ...process.env,
-      OUT: out,
-      INPUT_HASH: hash,
-      KUBERNETES_RELEASE: release,
-      ROOTFS_DIR: join(cacheDir(), "images", "rootfs"),
+  // One build at a time per cache: a second process waits for the first and uses its images.
+  return withLock(
+    join(cacheDir(), "images", ".build.lock"),
+    async () => {
+      const builtMeanwhile = await builtImages(release);
+      if (builtMeanwhile) return builtMeanwhile;
+      const hash = inputHash();
+      const out = imagesDir(hash, release);
+      log(`[images] building inputs ${hash}, Kubernetes ${release}, into ${out}`);
+      await runOrThrow("bash", [join(IMAGE_INPUTS, "build.sh")], {
+        echo: true,
+        env: {
+          ...process.env,
+          OUT: out,
+          INPUT_HASH: hash,
+          KUBERNETES_RELEASE: release,
+          ROOTFS_DIR: join(cacheDir(), "images", "rootfs"),
+        },
+      });
+      await pruneOtherBuilds(hash, log);
+      const built = await builtImages(release);
+      if (!built) throw new Error(`the image build finished but ${out}/manifest.json names missing images`);
+      return built;
     },
-  });
-  await pruneOtherBuilds(hash, log);
-  const built = await builtImages(release);
-  if (!built) throw new Error(`the image build finished but ${out}/manifest.json names missing images`);
-  return built;
+    (holder) => log(`[images] another process (pid ${holder}) is building the images: waiting for it`),
+  );
 }

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { pinnedUpstreamVersion } from "../chart/wrapper.ts";
 import { WRAPPER_CHART } from "../environments.ts";
+import { fillOnce } from "../files.ts";
 import { run } from "../process.ts";
 import { cacheDir, SEMVER } from "../settings.ts";
 
@@ -48,29 +49,24 @@ export async function resolveRevision(spec: string, variable = "the revision"): 
   const commit = parsed.stdout.trim();
   const root = join(cacheDir(), "revisions", commit);
   const chartDir = join(root, "charts", "valkey");
-  if (!existsSync(chartDir)) {
-    mkdirSync(dirname(root), { recursive: true });
-    const scratch = mkdtempSync(`${root}.tmp-`);
-    const archive = await run("sh", [
-      "-c",
-      `git -C "$0" archive "$1" charts/valkey | tar -x -C "$2"`,
-      REPOSITORY,
-      commit,
-      scratch,
-    ]);
-    if (archive.code !== 0 || !existsSync(join(scratch, "charts", "valkey", "Chart.yaml"))) {
-      rmSync(scratch, { recursive: true, force: true });
-      throw new Error(
-        `${variable}=${spec}: commit ${commit} has no charts/valkey/Chart.yaml (${archive.stderr.trim()})`,
-      );
-    }
-    try {
-      renameSync(scratch, root);
-    } catch (error) {
-      rmSync(scratch, { recursive: true, force: true });
-      if (!existsSync(chartDir)) throw error;
-    }
-  }
+  await fillOnce(
+    root,
+    async (scratch) => {
+      const archive = await run("sh", [
+        "-c",
+        `git -C "$0" archive "$1" charts/valkey | tar -x -C "$2"`,
+        REPOSITORY,
+        commit,
+        scratch,
+      ]);
+      if (archive.code !== 0 || !existsSync(join(scratch, "charts", "valkey", "Chart.yaml"))) {
+        throw new Error(
+          `${variable}=${spec}: commit ${commit} has no charts/valkey/Chart.yaml (${archive.stderr.trim()})`,
+        );
+      }
+    },
+    (dir) => existsSync(join(dir, "charts", "valkey", "Chart.yaml")),
+  );
   const upstreamVersion = pinnedUpstreamVersion(chartDir);
   const named = commit.startsWith(spec) ? commit.slice(0, 7) : `${spec} (${commit.slice(0, 7)})`;
   return { label: `${named}, valkey ${upstreamVersion}`, chartDir, upstreamVersion };

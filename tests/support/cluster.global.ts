@@ -83,6 +83,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       });
       if (removed.length > 0) console.log(`[cleanup] removed the run's shared namespaces: ${removed.join(", ")}`);
     }
+    if (shared.cluster) console.log("[cluster] removing the run's cluster");
     await shared.cluster?.stop();
   };
 }
