@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Release } from "../chart/release.ts";
 import type { Features } from "../chart/values.ts";
 import type { Cluster } from "../cluster/index.ts";
+import type { Contract, Terms } from "../contract.ts";
 import type { SharedNamespaces } from "../kube/namespaces.ts";
 import type { Monitoring } from "../prometheus/monitoring.ts";
 import type { Expected } from "./expected.ts";
@@ -16,6 +17,8 @@ export interface CheckContext {
   namespaces: SharedNamespaces;
   /** Real Prometheus instances the monitoring checks share. */
   monitoring: Monitoring;
+  /** The platform's contract the run judges by (never the revision's own values). */
+  contract: Contract;
   log: (line: string) => void;
 }
 
@@ -27,8 +30,11 @@ export interface Check {
   /** Stable id: mutations name the check that must catch them by it. */
   id: string;
   promise: string;
-  /** Why the check does not apply to an environment (e.g. no NetworkPolicy), or undefined when it does. */
-  notApplicable?: (features: Features) => string | undefined;
+  /**
+   * Why the check does not apply to an environment (e.g. no NetworkPolicy), or undefined
+   * when it does: from what the environment turns on and what the contract promises for it.
+   */
+  notApplicable?: (features: Features, terms: Terms) => string | undefined;
   /** Deletes pods or volumes: runs after the checks that only read. */
   disruptive?: boolean;
   /**

@@ -35,7 +35,16 @@ export interface Expected {
   resources: Record<string, Resources>;
   antiAffinity: { kind: "required" | "preferred" | "none"; topologyKey?: string };
   metrics: { enabled: boolean; port: number; path: string; serviceAnnotations: Record<string, string> };
-  auth: { enabled: boolean; users: string[] };
+  auth: {
+    enabled: boolean;
+    users: string[];
+    /** valkey.auth.aclUsers.<user>.permissions, by user: the ACL rules after `user <name> on #<hash>`. */
+    permissions: Record<string, string>;
+    /** The ACL user replicas authenticate to the primary as (valkey.replica.replicationUser; upstream's default: default). */
+    replicationUser: string;
+    /** The ACL user the exporter logs in as (its --redis.user= arg), when metrics are on; else undefined. */
+    exporterUser?: string;
+  };
   networkPolicy: {
     enabled: boolean;
     allowedNamespaces: string[];
@@ -45,6 +54,16 @@ export interface Expected {
   podDisruptionBudget: { enabled: boolean; maxUnavailable: number | string };
   /** Server settings the environment's valkeyConfig declares, directive -> value. */
   serverConfig: Record<string, string>;
+}
+
+/** upstream's replica.replicationUser when the environment names none. */
+const UPSTREAM_REPLICATION_USER = "default";
+
+/** The user the exporter logs in as: its --redis.user= arg, else (no ACL user given) default. */
+function exporterUserOf(args: unknown): string {
+  const list = Array.isArray(args) ? args.map(String) : [];
+  const arg = list.findLast((a) => a.startsWith("--redis.user=") || a.startsWith("-redis.user="));
+  return arg ? arg.slice(arg.indexOf("=") + 1) : "default";
 }
 
 function fitted(resources: Values | undefined, scale: number | undefined): Resources {
@@ -106,7 +125,18 @@ export function expectedOf(release: Release): Expected {
       path: valkey.metrics?.service?.annotations?.["prometheus.io/path"] ?? "/metrics",
       serviceAnnotations: { ...(valkey.metrics?.service?.annotations ?? {}) },
     },
-    auth: { enabled: !!valkey.auth?.enabled, users: Object.keys(valkey.auth?.aclUsers ?? {}) },
+    auth: {
+      enabled: !!valkey.auth?.enabled,
+      users: Object.keys(valkey.auth?.aclUsers ?? {}),
+      permissions: Object.fromEntries(
+        Object.entries<{ permissions?: string } | null>(valkey.auth?.aclUsers ?? {}).map(([user, spec]) => [
+          user,
+          String(spec?.permissions ?? ""),
+        ]),
+      ),
+      replicationUser: String(replica.replicationUser ?? UPSTREAM_REPLICATION_USER),
+      exporterUser: metricsEnabled ? exporterUserOf(valkey.metrics?.exporter?.args) : undefined,
+    },
     networkPolicy: {
       enabled: !!values.networkPolicy?.enabled,
       allowedNamespaces: values.networkPolicy?.allowedNamespaces ?? [],

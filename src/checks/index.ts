@@ -1,5 +1,6 @@
 import { authentication, networkPolicy } from "./access.ts";
 import type { Check } from "./check.ts";
+import { CONTRACT_CHECKS } from "./contract.ts";
 import { primaryRestart, processCrash, replicaResync } from "./durability.ts";
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
@@ -8,6 +9,7 @@ import { replicationOfWrites, replicationTopology, serverSettings, writeSafetyCo
 import { storageClass, volumeClaims } from "./storage.ts";
 
 export { type Check, type CheckContext, CheckFailure, unmetRequirement, Verdict } from "./check.ts";
+export { termsOf } from "./contract.ts";
 export { type Expected, expectedOf } from "./expected.ts";
 
 /**
@@ -33,6 +35,7 @@ export const CHECKS: readonly Check[] = [
   disruptionBudget,
   authentication,
   networkPolicy,
+  ...CONTRACT_CHECKS,
   primaryRestart,
   replicaResync,
   processCrash,

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
 import { CHECKS } from "../checks/index.ts";
-import { environments, WRAPPER_CHART } from "../environments.ts";
+import { environments, environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { runOrThrow } from "../process.ts";
 
@@ -30,11 +30,17 @@ export interface Mutation {
   /** Checks the mutation breaks as well; they must fail too, and no other check may. */
   alsoFails: string[];
   values?: Values;
+  /**
+   * A change to the environment's own values file, as a pull request would make it: merged
+   * into the copy's values.<env>.yaml, so the checks expect it too. Only the platform's
+   * contract (the contract.* checks) can catch such a change.
+   */
+  environmentFile?: Values;
   /** A unified diff, relative to charts/valkey, in fixtures/mutations/. */
   patch?: string;
 }
 
-const FIELDS = ["description", "env", "catches", "message", "alsoFails", "values", "patch"];
+const FIELDS = ["description", "env", "catches", "message", "alsoFails", "values", "environmentFile", "patch"];
 
 /** Reads and validates one mutation file; every problem names the file and the field. */
 export function readMutation(file: string): Mutation {
@@ -59,9 +65,12 @@ export function readMutation(file: string): Mutation {
     problem("alsoFails", `must list other checks by id (${known.join(", ")})`);
   }
   if (raw.values !== undefined && !isMap(raw.values)) problem("values", "must be a map of values, like a values file");
+  if (raw.environmentFile !== undefined && !isMap(raw.environmentFile))
+    problem("environmentFile", "must be a map of values merged into the environment's values file");
   if (raw.patch !== undefined && !existsSync(join(MUTATIONS, raw.patch)))
     problem("patch", `names ${raw.patch}, which is not in ${MUTATIONS}`);
-  if (raw.values === undefined && raw.patch === undefined) problem("values", "or patch must break something");
+  if (raw.values === undefined && raw.patch === undefined && raw.environmentFile === undefined)
+    problem("values", "environmentFile or patch must break something");
   return {
     id,
     description: raw.description,
@@ -70,6 +79,7 @@ export function readMutation(file: string): Mutation {
     message: new RegExp(raw.message),
     alsoFails,
     values: raw.values,
+    environmentFile: raw.environmentFile,
     patch: raw.patch,
   };
 }
@@ -118,8 +128,9 @@ export function planBatches(mutations: Mutation[]): Batch[] {
         if (alone(other)) return false;
         if (affected(other).some((c) => affected(mutation).includes(c))) return false;
         if (other.patch && mutation.patch) return false;
-        const paths = leafPaths(other.values ?? {});
-        return leafPaths(mutation.values ?? {}).every(
+        const layers = (m: Mutation) => [...leafPaths(m.values ?? {}), ...leafPaths(m.environmentFile ?? {})];
+        const paths = layers(other);
+        return layers(mutation).every(
           (p) => !paths.some((q) => p === q || p.startsWith(`${q}.`) || q.startsWith(`${p}.`)),
         );
       });
@@ -137,7 +148,9 @@ export function batchValues(batch: Batch): Values {
 
 /**
  * The chart and values a batch installs: a temporary copy of charts/valkey with the batch's
- * patch applied (the committed chart is never edited), and its values layer as a file.
+ * patch and environment-file changes applied (the committed chart is never edited), and its
+ * values layer as a file. The copy is also what the checks expect: its environment files
+ * differ from the committed ones only where a mutation changes them as a pull request would.
  */
 export async function prepareBatch(batch: Batch): Promise<{ chartDir: string; valuesFile: string }> {
   const dir = scratchDir(`mutation-${batch.env}-`);
@@ -149,6 +162,15 @@ export async function prepareBatch(batch: Batch): Promise<{ chartDir: string; va
   for (const mutation of batch.mutations) {
     if (mutation.patch)
       await runOrThrow("git", ["apply", "--verbose", join(MUTATIONS, mutation.patch)], { cwd: chartDir });
+  }
+  const changes = batch.mutations.filter((m) => m.environmentFile);
+  if (changes.length > 0) {
+    const envFile = environmentValuesFile(batch.env, chartDir);
+    const merged = changes.reduce((values, m) => mergeValues(values, m.environmentFile ?? {}), readValuesFile(envFile));
+    writeFileSync(
+      envFile,
+      `# values.${batch.env}.yaml as changed by ${changes.map((m) => m.id).join(", ")}\n${stringify(merged)}`,
+    );
   }
   const valuesFile = join(dir, "mutation-values.yaml");
   writeFileSync(valuesFile, `# ${batch.mutations.map((m) => m.id).join(", ")}\n${stringify(batchValues(batch))}`);

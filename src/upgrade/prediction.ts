@@ -13,6 +13,8 @@ export interface Prediction {
   podTemplateChanges: string[];
   /** StatefulSet fields the API server refuses to change (the upgrade must fail). */
   immutableChanges: string[];
+  /** The StatefulSet those fields belong to. */
+  immutableStatefulSet?: string;
   /** Other objects added, removed or changed (`ConfigMap/valkey-config changed`). */
   otherChanges: string[];
 }
@@ -76,6 +78,7 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
   const setsAfter = after.filter((m) => m.kind === "StatefulSet");
   const podTemplateChanges: string[] = [];
   const immutableChanges: string[] = [];
+  let immutableStatefulSet: string | undefined;
   for (const set of setsAfter) {
     const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
     if (!old) {
@@ -90,7 +93,9 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
         field === "volumeClaimTemplates"
           ? [comparableClaimTemplates(old.spec[field]), comparableClaimTemplates(set.spec[field])]
           : [old.spec[field], set.spec[field]];
-      immutableChanges.push(...differences(b, a, `spec.${field}`));
+      const changed = differences(b, a, `spec.${field}`);
+      if (changed.length > 0) immutableStatefulSet = set.metadata.name;
+      immutableChanges.push(...changed);
     }
   }
   for (const set of setsBefore) {
@@ -103,6 +108,7 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
       reason: `the API server refuses to change StatefulSet field(s) ${[...new Set(immutableChanges.map((c) => c.split(/[.[:]/)[1]))].join(", ")}: the upgrade must fail (delete the StatefulSet with --cascade=orphan first, then upgrade)`,
       podTemplateChanges,
       immutableChanges,
+      immutableStatefulSet,
       otherChanges,
     };
   }

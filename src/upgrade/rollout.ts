@@ -1,12 +1,14 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import { preloadKeySpace } from "../bench/accounting.ts";
 import { openCacheSettings } from "../bench/common.ts";
 import { runLoad } from "../bench/load.ts";
 import type { Release } from "../chart/release.ts";
+import { ledgerOnEveryPod, lostAnywhere } from "../durability/ledger.ts";
 import { converge } from "../durability/scenarios.ts";
 import { isPodReady } from "../kube/index.ts";
 import type { TimelineEvent, TimelineSecond } from "../report/timeline-chart.ts";
 import { type Dataset, readDataset, withClient } from "../valkey/index.ts";
-import { AcknowledgedWriter, missingAcknowledged } from "../valkey/writer.ts";
+import { AcknowledgedWriter, acknowledgedAfter } from "../valkey/writer.ts";
 
 /** One pod replaced during a rollout, in seconds since the observation started. */
 export interface PodRestart {
@@ -15,6 +17,18 @@ export interface PodRestart {
   stoppedAt: number;
   /** When its replacement was first seen Ready. */
   readyAt?: number;
+}
+
+/** A container restarted in place (same pod: liveness probe, OOM kill, crash), in seconds since the observation started. */
+export interface ContainerRestart {
+  pod: string;
+  container: string;
+  /** restartCount before and after. */
+  from: number;
+  to: number;
+  at: number;
+  /** Why its last instance ended (OOMKilled, Error, Completed...), as the kubelet reports it. */
+  reason?: string;
 }
 
 /** What a release change did to the service while it ran. */
@@ -26,11 +40,24 @@ export interface RolloutObservation {
   secondsToConverged: number;
   /** Pods replaced, in the order they went down. */
   restarts: PodRestart[];
+  /** Containers restarted in place (the pod kept): every one is a failure of the step. */
+  containerRestarts: ContainerRestart[];
+  /** The watcher's first look at the pods failed: restarts could not be told apart from the pods it started with. */
+  watcherBlind?: string;
   writes: {
+    /** Replicas each write's WAIT asked for (the environment's minReplicasToWrite, at least 1). */
+    waitedFor: number;
     attempted: number;
     acknowledged: number;
-    /** Acknowledged writes the primary no longer holds once the release converged. */
+    /** Acknowledged before the action started, and sent after the release converged again. */
+    acknowledgedBefore: number;
+    acknowledgedAfter: number;
+    /** Acknowledged writes missing on at least one pod once the release converged. */
     lost: number;
+    /** Where: pod ordinal -> acknowledged writes it lacks (only pods that lack some). */
+    lostByPod: Record<string, number>;
+    /** Replicas read before they reached the primary's offset, with their state. */
+    outOfSync: string[];
     refused: number;
     unknown: number;
     /** Longest stretch without an acknowledged write. */
@@ -41,6 +68,8 @@ export interface RolloutObservation {
     rate: number;
     operations: number;
     errors: number;
+    /** Seconds of the timeline in which at least one command failed. */
+    errorSeconds: number;
     p50Millis: number;
     p99Millis: number;
     maxMillis: number;
@@ -60,6 +89,8 @@ export interface RolloutOptions {
 }
 
 const KEY_SPACE = 1_000;
+/** Acknowledged writes a step must show before its action and after it converged: proof the writer measured something. */
+export const WRITES_EACH_SIDE = 20;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -89,6 +120,8 @@ export async function observeRollout(
     timeline: true,
   };
   await preloadKeySpace(endpoint, credentials, KEY_SPACE, settings.valueBytes);
+  // "Confirmed" as the environment means it: WAIT for as many replicas as it requires.
+  const waitReplicas = Math.max(Number(release.declared.valkey?.replica?.minReplicasToWrite ?? 0), 1);
 
   const started = performance.now();
   const now = () => Number(((performance.now() - started) / 1000).toFixed(1));
@@ -103,7 +136,7 @@ export async function observeRollout(
   loading.catch(() => {});
   const writer = new AcknowledgedWriter(endpoint, credentials, {
     prefix: `rollout:${action.replaceAll(/\s+/g, "-")}:${Date.now().toString(36)}`,
-    waitReplicas: 1,
+    waitReplicas,
     waitTimeoutMs: 500,
     intervalMs: 20,
     maxWrites: maxSeconds * 50,
@@ -114,9 +147,14 @@ export async function observeRollout(
 
   let error: string | undefined;
   let converged = 0;
+  let actionAtWriterMs = 0;
+  let convergedAtWriterMs = 0;
   try {
     await sleep(quiet);
+    await watcher.firstLook(10_000);
+    await writer.acknowledgedSince(0, WRITES_EACH_SIDE, 30_000);
     const actionStart = now();
+    actionAtWriterMs = writer.now();
     mark(`${action} started`);
     await run().catch((failure: Error) => {
       error = failure.message;
@@ -124,26 +162,37 @@ export async function observeRollout(
     });
     await converge({ release, cluster: release.cluster, log });
     converged = now() - actionStart;
+    convergedAtWriterMs = writer.now();
     mark("every pod Ready, every replica attached");
+    // Writes must resume: wait for a number of them rather than a fixed time.
+    await writer.acknowledgedSince(convergedAtWriterMs, WRITES_EACH_SIDE, 30_000);
     await sleep(quiet);
   } finally {
     stopLoad.abort();
     watcher.stop();
   }
   const [load, report] = await Promise.all([loading, writer.stop(), watching]);
-  const { missing } = await withClient(await release.endpoint("primary"), credentials, (c) =>
-    missingAcknowledged(c, report.records, false),
-  );
+  const ledger = await ledgerOnEveryPod(release, report.records);
+  const acknowledged = report.records.filter((r) => r.outcome === "acknowledged");
   const timeline = load.timeline ?? [];
   return {
     action,
     error,
     secondsToConverged: Number(converged.toFixed(1)),
     restarts: watcher.restarts(),
+    containerRestarts: watcher.containerRestarts(),
+    watcherBlind: watcher.blind,
     writes: {
+      waitedFor: waitReplicas,
       attempted: report.attempted,
       acknowledged: report.acknowledged,
-      lost: missing.length,
+      acknowledgedBefore: acknowledged.filter((r) => r.answeredAt < actionAtWriterMs).length,
+      acknowledgedAfter: convergedAtWriterMs > 0 ? acknowledgedAfter(report, convergedAtWriterMs) : 0,
+      lost: lostAnywhere(ledger).length,
+      lostByPod: Object.fromEntries(
+        ledger.filter((p) => p.missing.length > 0).map((p) => [String(p.pod), p.missing.length]),
+      ),
+      outOfSync: ledger.filter((p) => !p.inSync).map((p) => `pod ${p.pod}: ${p.syncNote}`),
       refused: report.refused,
       unknown: report.unknown,
       unavailableSeconds: report.longestOutageSeconds,
@@ -153,6 +202,7 @@ export async function observeRollout(
       rate,
       operations: load.operations,
       errors: Object.values(load.errors).reduce((a, b) => a + b, 0),
+      errorSeconds: timeline.filter((second) => second.errors > 0).length,
       p50Millis: load.latencyMicros.p50 / 1000,
       p99Millis: load.latencyMicros.p99 / 1000,
       maxMillis: load.latencyMicros.max / 1000,
@@ -162,14 +212,21 @@ export async function observeRollout(
   };
 }
 
-/** Polls the release's pods and records which were replaced and when their successors were Ready. */
+/**
+ * Polls the release's pods: which were replaced (a new UID) and when their successors were
+ * Ready, and which containers restarted in place (restartCount rose: liveness, OOM).
+ */
 class PodWatcher {
   private readonly release: Release;
   private readonly now: () => number;
   private readonly mark: (what: string) => void;
-  private readonly initial = new Map<string, string>();
+  private readonly initial = new Map<string, { uid: string; restarts: Map<string, number> }>();
   private readonly changes = new Map<string, PodRestart>();
+  private readonly inPlace: ContainerRestart[] = [];
+  private readonly counted = new Map<string, number>();
+  private looked = false;
   private stopped = false;
+  blind?: string;
 
   constructor(release: Release, now: () => number, mark: (what: string) => void) {
     this.release = release;
@@ -177,34 +234,72 @@ class PodWatcher {
     this.mark = mark;
   }
 
+  /** Resolves once the pods were seen before anything happened; records the watcher as blind if they never were. */
+  async firstLook(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.looked && performance.now() < deadline) await sleep(100);
+    if (!this.looked) this.blind = `the pods could not be listed within ${timeoutMs / 1000} s before the action`;
+  }
+
   async run(): Promise<void> {
-    let first = true;
+    let lastError = "";
     while (!this.stopped) {
       const pods = await this.release.cluster.kube
         .pods(this.release.namespace, this.release.labelSelector)
-        .catch(() => undefined);
-      for (const pod of pods ?? []) {
-        const name = pod.metadata?.name ?? "";
-        const uid = pod.metadata?.uid ?? "";
-        if (first) {
-          this.initial.set(name, uid);
-          continue;
+        .catch((error: Error) => {
+          lastError = error.message;
+          return undefined;
+        });
+      if (pods && !this.looked) {
+        for (const pod of pods) {
+          const restarts = new Map(
+            (pod.status?.containerStatuses ?? []).map((c) => [c.name, c.restartCount] as [string, number]),
+          );
+          this.initial.set(pod.metadata?.name ?? "", { uid: pod.metadata?.uid ?? "", restarts });
+          for (const [container, count] of restarts) this.counted.set(`${pod.metadata?.uid}/${container}`, count);
         }
-        const original = this.initial.get(name);
-        const change = this.changes.get(name);
-        const replaced = original !== uid;
-        if (!change && (replaced || pod.metadata?.deletionTimestamp)) {
-          this.changes.set(name, { pod: name, stoppedAt: this.now() });
-          this.mark(`${name} ${replaced ? "replaced" : "terminating"}`);
-        }
-        const current = this.changes.get(name);
-        if (current && replaced && current.readyAt === undefined && isPodReady(pod)) {
-          current.readyAt = this.now();
-          this.mark(`${name} Ready again`);
-        }
+        this.looked = true;
+      } else if (pods) {
+        for (const pod of pods) this.compare(pod);
       }
-      first = false;
+      if (!this.looked && lastError) this.blind = `the pods could not be listed: ${lastError}`;
       await sleep(250);
+    }
+  }
+
+  private compare(pod: V1Pod): void {
+    const name = pod.metadata?.name ?? "";
+    const uid = pod.metadata?.uid ?? "";
+    const original = this.initial.get(name);
+    const replaced = original?.uid !== uid;
+    if (!this.changes.has(name) && (replaced || pod.metadata?.deletionTimestamp)) {
+      this.changes.set(name, { pod: name, stoppedAt: this.now() });
+      this.mark(`${name} ${replaced ? "replaced" : "terminating"}`);
+    }
+    const current = this.changes.get(name);
+    if (current && replaced && current.readyAt === undefined && isPodReady(pod)) {
+      current.readyAt = this.now();
+      this.mark(`${name} Ready again`);
+    }
+    // A new pod starts at its own count (0); a count that rises within one pod is a restart in place.
+    for (const status of pod.status?.containerStatuses ?? []) {
+      const key = `${uid}/${status.name}`;
+      const before = this.counted.get(key) ?? 0;
+      if (status.restartCount > before) {
+        const reason = status.lastState?.terminated?.reason;
+        this.inPlace.push({
+          pod: name,
+          container: status.name,
+          from: before,
+          to: status.restartCount,
+          at: this.now(),
+          reason,
+        });
+        this.mark(
+          `${name}: container ${status.name} restarted in place (restartCount ${before} -> ${status.restartCount}${reason ? `, ${reason}` : ""})`,
+        );
+      }
+      this.counted.set(key, status.restartCount);
     }
   }
 
@@ -214,6 +309,10 @@ class PodWatcher {
 
   restarts(): PodRestart[] {
     return [...this.changes.values()].sort((a, b) => a.stoppedAt - b.stoppedAt);
+  }
+
+  containerRestarts(): ContainerRestart[] {
+    return [...this.inPlace];
   }
 }
 

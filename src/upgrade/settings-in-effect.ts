@@ -1,6 +1,6 @@
 import type { Release } from "../chart/release.ts";
 import { featuresOf } from "../chart/values.ts";
-import { CHECKS, type CheckContext, expectedOf, unmetRequirement } from "../checks/index.ts";
+import { CHECKS, type CheckContext, expectedOf, termsOf, unmetRequirement } from "../checks/index.ts";
 import type { SettingVerdict } from "../report/upgrade.ts";
 
 /**
@@ -17,7 +17,8 @@ export async function settingsInEffect(
   const features = featuresOf(release.declared);
   const verdicts: SettingVerdict[] = [];
   for (const check of CHECKS.filter((c) => !c.disruptive)) {
-    const reason = check.notApplicable?.(features) ?? unmetRequirement(check, context);
+    const reason =
+      check.notApplicable?.(features, termsOf({ ...context, release })) ?? unmetRequirement(check, context);
     if (reason || check.requires === "prometheus") {
       verdicts.push({
         check: check.id,

@@ -35,6 +35,7 @@ describe.skipIf(!!clusterUnavailable || !target)(
       namespace,
       namespaces,
       monitoring,
+      contract,
       onTestFailed,
       skip,
     }) => {
@@ -78,7 +79,7 @@ describe.skipIf(!!clusterUnavailable || !target)(
       }
 
       const nodes = (await cluster.kube.core.listNode()).items;
-      const settings = await settingsInEffect(r, { cluster, namespaces, monitoring, log });
+      const settings = await settingsInEffect(r, { cluster, namespaces, monitoring, contract, log });
       const broken = await datasetBroken(r, dataset);
       const report = writeClusterUpgradeReport({
         env,

@@ -2,6 +2,7 @@ import { describe, expect } from "vitest";
 import { servedProvisioners } from "../../src/chart/fit.ts";
 import { environmentsOf, environmentValues, featuresOf } from "../../src/chart/values.ts";
 import { CHECKS, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
+import { platformContract, type Terms } from "../../src/contract.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
@@ -34,12 +35,12 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENV
 
   describe("as installed", { concurrent: false }, () => {
     for (const check of CHECKS) {
-      const reason = check.notApplicable?.(features);
+      const reason = check.notApplicable?.(features, platformContract().terms[env] as Terms);
       if (reason) {
         test.skip(`${check.promise} (not applicable: ${reason})`, () => {});
         continue;
       }
-      test(check.promise, async ({ release, cluster, namespaces, monitoring, skip }) => {
+      test(check.promise, async ({ release, cluster, namespaces, monitoring, contract, skip }) => {
         const unmet = unmetRequirement(check, { cluster, monitoring });
         if (unmet) return skip(unmet);
         await check.run({
@@ -47,6 +48,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENV
           cluster,
           namespaces,
           monitoring,
+          contract,
           expected: expectedOf(release),
           log: (line) => console.log(line),
         });

@@ -1,8 +1,7 @@
 import { afterAll, describe } from "vitest";
 import type { Release } from "../../src/chart/release.ts";
 import { featuresOf } from "../../src/chart/values.ts";
-import { CHECKS, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
-import { WRAPPER_CHART } from "../../src/environments.ts";
+import { CHECKS, expectedOf, termsOf, unmetRequirement } from "../../src/checks/index.ts";
 import {
   affected,
   type Batch,
@@ -50,7 +49,9 @@ async function runBatch(
   const request: ReleaseRequest = {
     env: batch.env,
     chartDir,
-    declaredChartDir: WRAPPER_CHART,
+    // The mutated copy declares what the checks expect: a changed environment file is what
+    // the pull request says, and only the platform's contract may refuse it.
+    declaredChartDir: chartDir,
     extraValuesFiles: [valuesFile],
   };
   const runs: CheckRun[] = [];
@@ -81,7 +82,10 @@ async function runBatch(
       const named = new Set(batch.mutations.flatMap(affected));
       // Every check that only reads, and those that delete pods when a mutation of the batch names them.
       const bearing = CHECKS.filter(
-        (c) => !c.notApplicable?.(features) && (!c.disruptive || named.has(c.id)) && !unmetRequirement(c, context),
+        (c) =>
+          !c.notApplicable?.(features, termsOf({ contract: context.contract, release: release as Release })) &&
+          (!c.disruptive || named.has(c.id)) &&
+          !unmetRequirement(c, context),
       );
       for (const check of bearing) {
         const checkStarted = performance.now();
@@ -172,11 +176,12 @@ describe.skipIf(!!clusterUnavailable)("every check fails against a chart that br
 
   test.concurrent.for(
     batches.map((batch) => ({ batch, name: `${batch.env}: ${batch.mutations.map((m) => m.id).join(", ")}` })),
-  )("$name", async ({ batch }, { cluster, releases, namespaces, monitoring, expect }) => {
+  )("$name", async ({ batch }, { cluster, releases, namespaces, monitoring, contract, expect }) => {
     const problems = await runBatch(batch, releases, {
       cluster,
       namespaces,
       monitoring,
+      contract,
       log: (line) => console.log(line),
     });
     expect(problems, "mutations not caught as their catalogue entries say").toEqual([]);

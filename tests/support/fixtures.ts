@@ -3,6 +3,7 @@ import { Helm } from "../../src/chart/helm.ts";
 import { type InstallOptions, installRelease, type Release } from "../../src/chart/release.ts";
 import { reportCleanupFailure } from "../../src/cleanup-log.ts";
 import { Cluster, type ClusterInfo } from "../../src/cluster/index.ts";
+import { platformContract } from "../../src/contract.ts";
 import { SharedNamespaces } from "../../src/kube/namespaces.ts";
 import { Monitoring } from "../../src/prometheus/monitoring.ts";
 
@@ -98,7 +99,8 @@ export class Releases {
 }
 
 /**
- * Fixtures of the integration suites. `cluster` and `helm` are shared by the worker;
+ * Fixtures of the integration suites. `cluster`, `helm` and `contract` (the platform's
+ * contract, validated with every environment file against it) are shared by the worker;
  * `namespace` is a namespace of the test file's own; `release` is the environment `env`
  * installed (override `env`, and `install` for more, per describe with `test.override`).
  * A failing test that used a release prints its pods, events, logs and values.
@@ -112,6 +114,8 @@ export const test = base
     console.log(`[helm] ${helm}`);
     return helm;
   })
+  // biome-ignore lint/correctness/noEmptyPattern: as above
+  .extend("contract", { scope: "worker" }, async ({}) => platformContract())
   .extend("namespace", { scope: "file" }, async ({ cluster }, { onCleanup }) => {
     const name = `t-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
     await cluster.kube.createNamespace(name);

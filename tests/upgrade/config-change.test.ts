@@ -37,6 +37,7 @@ describe.skipIf(!!clusterUnavailable || !cachedUpstreamVersions().includes("0.9.
       helm,
       namespaces,
       monitoring,
+      contract,
       onTestFailed,
     }) => {
       const namespace = `config-change-${Math.random().toString(36).slice(2, 7)}`;
@@ -44,7 +45,7 @@ describe.skipIf(!!clusterUnavailable || !cachedUpstreamVersions().includes("0.9.
       onTestFailed(async () => {
         if (release) console.error(await release.diagnostics());
       });
-      const context = { cluster, namespaces, monitoring, log: (line: string) => console.log(line) };
+      const context = { cluster, namespaces, monitoring, contract, log: (line: string) => console.log(line) };
       try {
         await cluster.kube.createNamespace(namespace);
         const r = await installRelease(helm, cluster, { env: "dev-01", namespace, upstreamVersion: "0.9.0" });
