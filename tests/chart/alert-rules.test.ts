@@ -6,13 +6,15 @@ import { Helm } from "../../src/chart/helm.ts";
 import { renderChart, stageChart } from "../../src/chart/wrapper.ts";
 import { environmentValuesFile } from "../../src/environments.ts";
 import { scratchDir } from "../../src/files.ts";
+import { CommandError } from "../../src/process.ts";
 import { findPromtool, type Promtool } from "../../src/prometheus/promtool.ts";
 import { isCI } from "../../src/settings.ts";
 
 /**
  * The chart's alert rules, unit-tested with promtool (no cluster): each rule fires on the
  * series that mean trouble, after its `for` window, for this release only, and stays
- * silent otherwise. Rendered as prod-01 would ship them (minReplicasToWrite 2).
+ * silent otherwise. Rendered as prod-01 would ship them (minReplicasToWrite 2,
+ * minReplicasMaxLag 10, the default).
  */
 interface Rule {
   alert: string;
@@ -23,6 +25,14 @@ interface Rule {
 }
 
 const selector = { namespace: "data", service: "valkey-metrics" };
+/** prod-01's valkey.replica.minReplicasToWrite and minReplicasMaxLag (the default). */
+const MIN_REPLICAS_TO_WRITE = 2;
+const MIN_REPLICAS_MAX_LAG = 10;
+/**
+ * The ValkeyWritesRefused expression before it counted good replicas: the replicas
+ * connected to the primary, resyncing or not (the mutation test puts it back).
+ */
+const CONNECTED_REPLICAS_EXPR = `max by (namespace, service) (redis_connected_slaves{namespace="data", service="valkey-metrics"}) < ${MIN_REPLICAS_TO_WRITE}`;
 const series = (metric: string, labels: Record<string, string>) =>
   `${metric}{${Object.entries({ ...selector, ...labels })
     .map(([k, v]) => `${k}="${v}"`)
@@ -37,7 +47,69 @@ function expand(text: string, labels: Record<string, string>, value: number): st
 
 let promtool: Promtool | undefined;
 let rules: Rule[] = [];
+/** The rendered rules file, as the ConfigMap ships it. */
+let rulesText = "";
 let dir = "";
+
+const rule = (name: string) => rules.find((r) => r.alert === name) as Rule;
+/** An expected firing alert: the rule's labels, the series' labels, its annotations expanded. */
+const firing = (name: string, labels: Record<string, string>, value: number) => ({
+  exp_labels: { ...rule(name).labels, ...labels },
+  exp_annotations: Object.fromEntries(
+    Object.entries(rule(name).annotations).map(([k, v]) => [k, expand(v, labels, value)]),
+  ),
+});
+
+/** The primary (pod 0) and its replicas as the primary's exporter reports them. */
+const primary = { instance: "10.42.0.5:9121", pod: "valkey-0" };
+/** A replica's entry in the primary's INFO (slaveN:ip=...,state=...,lag=...), as redis_exporter labels it. */
+const replicaLag = (ip: string, state: string, values: string) => ({
+  series: series("redis_connected_slave_lag_seconds", {
+    ...primary,
+    slave_ip: ip,
+    slave_port: "6379",
+    slave_state: state,
+  }),
+  values,
+});
+/** A pod's exporter answering (redis_up), primary or replica. */
+const exporterUp = (pod: { instance: string; pod: string }, values: string) => ({
+  series: series("redis_up", pod),
+  values,
+});
+
+/**
+ * Two replicas connected to the primary but in a full resync (as after the primary's
+ * restart): redis_connected_slaves says 2, Valkey counts no good replica (lag is 0 in INFO
+ * for a replica that is not online yet) and refuses writes. The mutation test runs it
+ * against the old rule too.
+ */
+const resyncCase = () => ({
+  name: "two replicas connected but in a full resync (wait_bgsave, send_bulk) fire ValkeyWritesRefused after 30s, with 0 good replicas",
+  interval: "15s",
+  input_series: [
+    exporterUp(primary, "1x10"),
+    { series: series("redis_connected_slaves", primary), values: "2x10" },
+    // Online until 15s, then both replicas start a full resync: their online series end.
+    replicaLag("10.42.1.5", "online", "0 0 stale"),
+    replicaLag("10.42.2.5", "online", "0 0 stale"),
+    replicaLag("10.42.1.5", "wait_bgsave", "_ _ 0x8"),
+    replicaLag("10.42.2.5", "wait_bgsave", "_ _ 0 0 stale"),
+    replicaLag("10.42.2.5", "send_bulk", "_ _ _ _ 0x6"),
+  ],
+  alert_rule_test: [
+    { eval_time: "15s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
+    // Refused from 30s: pending until the 30s `for` has passed.
+    { eval_time: "45s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
+    { eval_time: "75s", alertname: "ValkeyWritesRefused", exp_alerts: [firing("ValkeyWritesRefused", selector, 0)] },
+  ],
+});
+
+/** Writes `tests` as a promtool test file against `rulesFile` (in `dir`) and runs promtool test rules on it. */
+function promtoolTest(rulesFile: string, testsFile: string, tests: unknown[]): Promise<string> {
+  writeFileSync(join(dir, testsFile), stringify({ rule_files: [rulesFile], evaluation_interval: "15s", tests }));
+  return (promtool as Promtool).run(dir, ["test", "rules", testsFile]);
+}
 
 describe("the chart's alert rules", () => {
   beforeAll(async () => {
@@ -53,10 +125,10 @@ describe("the chart's alert rules", () => {
       set: { "alerts.rulesConfigMap.enabled": "true" },
     }).then((manifests) => manifests.filter((m) => m.kind === "ConfigMap" && m.metadata.name.endsWith("-alerts")));
     expect(configMap, "the rules ConfigMap renders when alerts.rulesConfigMap.enabled").toBeDefined();
-    const text = configMap?.data["valkey-alerts.yml"] as string;
-    rules = (parse(text) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+    rulesText = configMap?.data["valkey-alerts.yml"] as string;
+    rules = (parse(rulesText) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
     dir = scratchDir("alert-rules-");
-    writeFileSync(join(dir, "valkey-alerts.yml"), text);
+    writeFileSync(join(dir, "valkey-alerts.yml"), rulesText);
   });
 
   test("ship the rules the README names, every one selecting this release's series", () => {
@@ -82,14 +154,6 @@ describe("the chart's alert rules", () => {
     skip,
   }) => {
     if (!promtool) return skip("no promtool here (PATH, the offline image, or Docker pulling prom/prometheus)");
-    const rule = (name: string) => rules.find((r) => r.alert === name) as Rule;
-    /** An expected firing alert: the rule's labels, the series' labels, its annotations expanded. */
-    const firing = (name: string, labels: Record<string, string>, value: number) => ({
-      exp_labels: { ...rule(name).labels, ...labels },
-      exp_annotations: Object.fromEntries(
-        Object.entries(rule(name).annotations).map(([k, v]) => [k, expand(v, labels, value)]),
-      ),
-    });
     const pod1 = { ...selector, instance: "10.42.1.5:9121", pod: "valkey-1" };
     const replica = { ...pod1, master_host: "valkey-0.valkey-headless.data.svc.cluster.local", master_port: "6379" };
     const tests = [
@@ -138,14 +202,16 @@ describe("the chart's alert rules", () => {
         ],
       },
       {
-        name: "fewer connected replicas than minReplicasToWrite (2) fires ValkeyWritesRefused after 30s; two do not",
+        name: "two of three good replicas disconnecting (one left, minReplicasToWrite 2) fires ValkeyWritesRefused after 30s",
         interval: "15s",
         input_series: [
-          {
-            series: series("redis_connected_slaves", { instance: "10.42.0.5:9121", pod: "valkey-0" }),
-            values: "3 3 1x10",
-          },
-          { series: series("redis_connected_slaves", { instance: pod1.instance, pod: "valkey-1" }), values: "0x12" },
+          exporterUp(primary, "1x12"),
+          replicaLag("10.42.1.5", "online", "0x12"),
+          replicaLag("10.42.2.5", "online", "0 0 stale"),
+          replicaLag("10.42.3.5", "online", "0 0 stale"),
+          // A replica's own exporter: no replicas of its own.
+          exporterUp(pod1, "1x12"),
+          { series: series("redis_connected_slaves", pod1), values: "0x12" },
         ],
         alert_rule_test: [
           { eval_time: "30s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
@@ -156,11 +222,87 @@ describe("the chart's alert rules", () => {
           },
         ],
       },
+      resyncCase(),
       {
-        name: "two connected replicas keep ValkeyWritesRefused silent",
+        name: `replicas online but one lagging beyond minReplicasMaxLag (${MIN_REPLICAS_MAX_LAG} s) fires ValkeyWritesRefused after 30s, with 1 good replica`,
         interval: "15s",
         input_series: [
-          { series: series("redis_connected_slaves", { instance: "10.42.0.5:9121", pod: "valkey-0" }), values: "2x12" },
+          exporterUp(primary, "1x10"),
+          { series: series("redis_connected_slaves", primary), values: "2x10" },
+          replicaLag("10.42.1.5", "online", "0x10"),
+          // Stops acknowledging at 15s (lag 0): over the bound from 30s on.
+          replicaLag("10.42.2.5", "online", "0 0 15+15x8"),
+        ],
+        alert_rule_test: [
+          { eval_time: "15s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
+          { eval_time: "45s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
+          {
+            eval_time: "75s",
+            alertname: "ValkeyWritesRefused",
+            exp_alerts: [firing("ValkeyWritesRefused", selector, 1)],
+          },
+        ],
+      },
+      {
+        name: `two good replicas keep ValkeyWritesRefused silent: one lagging exactly minReplicasMaxLag (${MIN_REPLICAS_MAX_LAG} s) still counts, a third in a full resync does not matter`,
+        interval: "15s",
+        input_series: [
+          exporterUp(primary, "1x12"),
+          { series: series("redis_connected_slaves", primary), values: "3x12" },
+          replicaLag("10.42.1.5", "online", "0x12"),
+          replicaLag("10.42.2.5", "online", `${MIN_REPLICAS_MAX_LAG}x12`),
+          replicaLag("10.42.3.5", "send_bulk", "0x12"),
+        ],
+        alert_rule_test: [{ eval_time: "150s", alertname: "ValkeyWritesRefused", exp_alerts: [] }],
+      },
+      {
+        name: "replicas' own series (no replicas of their own) never fire ValkeyWritesRefused while the primary has enough good replicas",
+        interval: "15s",
+        input_series: [
+          exporterUp(primary, "1x12"),
+          { series: series("redis_connected_slaves", primary), values: "2x12" },
+          replicaLag("10.42.1.5", "online", "0x12"),
+          replicaLag("10.42.2.5", "online", "1x12"),
+          ...[pod1, { instance: "10.42.2.5:9121", pod: "valkey-2" }].flatMap((pod) => [
+            exporterUp(pod, "1x12"),
+            { series: series("redis_connected_slaves", pod), values: "0x12" },
+            {
+              series: series("redis_master_link_up", { ...pod, master_host: replica.master_host, master_port: "6379" }),
+              values: "1x12",
+            },
+          ]),
+        ],
+        alert_rule_test: [{ eval_time: "150s", alertname: "ValkeyWritesRefused", exp_alerts: [] }],
+      },
+      {
+        name: "the primary down while its replicas report fires ValkeyWritesRefused after 30s, with 0 good replicas",
+        interval: "15s",
+        input_series: [
+          // Pod 0 deleted at 30s: every series of its exporter ends.
+          exporterUp(primary, "1 1 stale"),
+          { series: series("redis_connected_slaves", primary), values: "2 2 stale" },
+          replicaLag("10.42.1.5", "online", "0 0 stale"),
+          replicaLag("10.42.2.5", "online", "0 0 stale"),
+          exporterUp(pod1, "1x10"),
+          { series: series("redis_connected_slaves", pod1), values: "0x10" },
+        ],
+        alert_rule_test: [
+          { eval_time: "45s", alertname: "ValkeyWritesRefused", exp_alerts: [] },
+          {
+            eval_time: "75s",
+            alertname: "ValkeyWritesRefused",
+            exp_alerts: [firing("ValkeyWritesRefused", selector, 0)],
+          },
+        ],
+      },
+      {
+        name: "no exporter of the release answering at all leaves ValkeyWritesRefused silent (no absent(): the exporter and instance alerts speak)",
+        interval: "15s",
+        input_series: [
+          exporterUp(primary, "1 1 stale"),
+          replicaLag("10.42.1.5", "online", "0 0 stale"),
+          replicaLag("10.42.2.5", "online", "0 0 stale"),
+          exporterUp(pod1, "1 1 stale"),
         ],
         alert_rule_test: [{ eval_time: "150s", alertname: "ValkeyWritesRefused", exp_alerts: [] }],
       },
@@ -208,11 +350,30 @@ describe("the chart's alert rules", () => {
         ],
       },
     ];
-    writeFileSync(
-      join(dir, "tests.yml"),
-      stringify({ rule_files: ["valkey-alerts.yml"], evaluation_interval: "15s", tests }),
-    );
-    const output = await (promtool as Promtool).run(dir, ["test", "rules", "tests.yml"]);
+    const output = await promtoolTest("valkey-alerts.yml", "tests.yml", tests);
     expect(output).toMatch(/SUCCESS/);
+  });
+
+  test("count good replicas, not connected ones: the old redis_connected_slaves rule stays silent through a full resync that refuses writes, and the resync case catches it (mutation)", async ({
+    skip,
+  }) => {
+    if (!promtool) return skip("no promtool here (PATH, the offline image, or Docker pulling prom/prometheus)");
+    const shipped = rule("ValkeyWritesRefused").expr;
+    expect(rulesText, "the rendered rules file holds the expression verbatim (one line)").toContain(shipped);
+    expect(shipped, "the shipped rule no longer counts connected replicas").not.toContain("redis_connected_slaves");
+    writeFileSync(join(dir, "valkey-alerts-connected.yml"), rulesText.replace(shipped, CONNECTED_REPLICAS_EXPR));
+    const resync = resyncCase();
+    await expect(promtoolTest("valkey-alerts.yml", "resync.yml", [resync]), "the shipped rule").resolves.toMatch(
+      /SUCCESS/,
+    );
+    const failure = await promtoolTest("valkey-alerts-connected.yml", "resync-connected.yml", [resync]).then(
+      (output) => new Error(`the old rule passed the resync case:\n${output}`),
+      (error: unknown) => error,
+    );
+    expect(failure, "promtool fails the old rule").toBeInstanceOf(CommandError);
+    const output = `${(failure as CommandError).result.stdout}\n${(failure as CommandError).result.stderr}`;
+    expect(output).toContain("FAILED");
+    expect(output).toContain(resync.name);
+    expect(output).toMatch(/alertname: ValkeyWritesRefused, time: 1m15s/);
   });
 });
