@@ -129,6 +129,13 @@ function kubernetesRelease(raw: string): string {
 }
 
 const SPECS = {
+  VALKEY_REPORTS_DIR: spec({
+    accepts: "a folder",
+    default: "reports/ of the repository",
+    description: "Where the suites and commands write their reports (JSON, Markdown, HTML, PNG)",
+    parse: (raw) => resolve(nonEmpty(raw)),
+    fallback: () => fileURLToPath(new URL("../reports/", import.meta.url)),
+  }),
   VALKEY_HARNESS_CACHE: spec({
     accepts: "a folder",
     default: "~/.cache/valkey-harness",

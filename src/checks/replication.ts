@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { waitFor } from "../kube/index.ts";
 import { readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
 import { type Check, Verdict } from "./check.ts";
@@ -8,7 +9,7 @@ export const REPLICATION_BOUND_MS = 5_000;
 export const replicationTopology: Check = {
   id: "replication.topology",
   promise:
-    "runs the declared number of pods, pod 0 as the primary with every declared replica attached and its link up",
+    "runs the declared number of pods, pod 0 as the primary with every declared replica attached and its link up, and every replica refuses writes (a SET answers -READONLY)",
   async run({ release, cluster, expected }) {
     const verdict: Verdict = new Verdict(this.id);
     const set = await cluster.kube.apps.readNamespacedStatefulSet({
@@ -33,6 +34,17 @@ export const replicationTopology: Check = {
         verdict.that(
           info.master_host?.startsWith(`${release.podName(0)}.`),
           `pod ${i} replicates from ${info.master_host}, not from pod 0 (${release.podName(0)})`,
+        );
+        // A write a replica took would live on that replica only, and vanish at its next resync.
+        const key = `harness:read-only-probe:${randomBytes(6).toString("hex")}`;
+        const answer = await replica.set(key, "x").then(
+          (reply) => `+${reply}`,
+          (error: Error) => `-${error.message}`,
+        );
+        if (!answer.startsWith("-")) await replica.del(key).catch(() => undefined);
+        verdict.that(
+          answer.startsWith("-READONLY"),
+          `pod ${i}, a replica, answered ${JSON.stringify(answer)} to a SET instead of -READONLY`,
         );
       });
     }

@@ -3,7 +3,7 @@
  * of that release (built if missing) and the smoke and install suites on a fresh cluster of
  * it; reports/kubernetes-matrix.{json,md}: release x suite x time.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureImages } from "../images/index.ts";
@@ -66,8 +66,19 @@ runMain(async () => {
       { cwd: root, echo: true, env: { ...process.env, VALKEY_KUBERNETES_VERSION: release } },
     );
     const totalSeconds = Number(((performance.now() - started) / 1000).toFixed(0));
-    const times = JSON.parse(readFileSync(join(REPORTS, "suite-times.json"), "utf8")) as { timings: ProjectTiming[] };
-    rows.push({ release, versions: images.versions, passed: result.code === 0, totalSeconds, suites: times.timings });
+    // A run that failed before any test (its cluster never came up) leaves no timings.
+    const timesFile = join(REPORTS, "suite-times.json");
+    const times = existsSync(timesFile)
+      ? (JSON.parse(readFileSync(timesFile, "utf8")) as { at: string; timings: ProjectTiming[] })
+      : undefined;
+    const fresh = times && new Date(times.at).getTime() >= Date.now() - totalSeconds * 1000 - 5_000;
+    rows.push({
+      release,
+      versions: images.versions,
+      passed: result.code === 0,
+      totalSeconds,
+      suites: fresh ? times.timings : [],
+    });
     console.log(`[kubernetes] ${release}: ${result.code === 0 ? "passed" : "FAILED"} in ${totalSeconds} s`);
   }
   const report = { measuredAt: new Date().toISOString(), suites: SUITES, releases: rows };

@@ -46,8 +46,16 @@ export function readProfile(name: string): Profile {
 
 /** What the primary's persistence looked like just before a crash (INFO persistence). */
 export interface PersistenceAtCrash {
-  /** Epoch ms of the crash. */
+  /** Epoch ms when the crash was issued (the kill command sent). */
   crashAt: number;
+  /** Epoch ms when the crash was confirmed (the kill command returned): later acknowledgements came from the restarted server. */
+  crashConfirmedAt?: number;
+  /**
+   * INFO persistence's aof_delayed_fsync before the crash: how often the server gave up
+   * waiting for a background fsync (everysec holds writes back for up to 2 s meanwhile,
+   * already acknowledged). Reported beside the losses of the last-seconds window.
+   */
+  aofDelayedFsync?: number;
   /** Epoch seconds of the last completed RDB save. */
   rdbLastSaveTime: number;
   rdbChangesSinceLastSave: number;
@@ -65,11 +73,15 @@ export interface LostWrite {
 }
 
 /**
- * The lost writes a profile's promise allows: none; those acknowledged in the last
- * `seconds` before the crash; or those acknowledged after the last completed RDB save
- * started (a save holds the data as of its start).
+ * The lost writes a profile's promise allows, bounded on both sides: none; those
+ * acknowledged in the last `seconds` before the crash was issued, up to its confirmation;
+ * or those acknowledged after the last completed RDB save started (a save holds the data
+ * as of its start), up to the confirmation. A write the restarted server acknowledged
+ * (after the confirmation) is never allowed to be lost.
  */
 export function allowedToLose(promise: Promise, lost: LostWrite, crash: PersistenceAtCrash): boolean {
+  const confirmed = crash.crashConfirmedAt ?? crash.crashAt;
+  if (lost.acknowledgedAt > confirmed) return false;
   switch (promise.loses) {
     case "none":
       return false;

@@ -26,7 +26,8 @@ export function durabilityMarkdown(report: DurabilityReport): string {
       "attempted",
       "acknowledged",
       "confirmed (WAIT)",
-      "lost",
+      "before / after",
+      "lost (per pod)",
       "lost confirmed",
       "unavailable s",
       "promise",
@@ -38,7 +39,14 @@ export function durabilityMarkdown(report: DurabilityReport): string {
       r.attempted,
       r.acknowledged,
       r.confirmed,
-      r.lost,
+      `${r.acknowledgedBefore ?? "?"} / ${r.acknowledgedAfter ?? "?"}`,
+      `${r.lost}${
+        Object.keys(r.lostByPod ?? {}).length
+          ? ` (${Object.entries(r.lostByPod)
+              .map(([pod, n]) => `pod ${pod}: ${n}`)
+              .join(", ")})`
+          : ""
+      }`,
       r.lostConfirmed,
       r.unavailableSeconds,
       r.promise,
@@ -47,7 +55,7 @@ export function durabilityMarkdown(report: DurabilityReport): string {
   );
   const timelines = rows.map(
     (r) =>
-      `- **${r.profile} / ${r.scenario}**: ${r.timeline.map((t) => `${t.at} s ${t.what}`).join("; ")}${r.persistenceAtCrash ? `; at the crash: last RDB save ${new Date(r.persistenceAtCrash.rdbLastSaveTime * 1000).toISOString()}, ${r.persistenceAtCrash.rdbChangesSinceLastSave} changes since, AOF ${r.persistenceAtCrash.aofEnabled ? "on" : "off"}` : ""}${r.divergent ? `; ${r.divergent} key(s) held by a replica but not by the primary` : ""}`,
+      `- **${r.profile} / ${r.scenario}**: ${r.timeline.map((t) => `${t.at} s ${t.what}`).join("; ")}${r.persistenceAtCrash ? `; at the crash: last RDB save ${new Date(r.persistenceAtCrash.rdbLastSaveTime * 1000).toISOString()}, ${r.persistenceAtCrash.rdbChangesSinceLastSave} changes since, AOF ${r.persistenceAtCrash.aofEnabled ? "on" : "off"}${r.persistenceAtCrash.aofDelayedFsync !== undefined ? ` (aof_delayed_fsync ${r.persistenceAtCrash.aofDelayedFsync})` : ""}${r.persistenceAtCrash.crashConfirmedAt ? `, kill confirmed ${r.persistenceAtCrash.crashConfirmedAt - r.persistenceAtCrash.crashAt} ms after it was issued` : ""}` : ""}${r.divergent ? `; ${r.divergent} key(s) held by a replica but not by the primary` : ""}`,
   );
   return [
     `### Durability of ${report.env}: acknowledged writes through crashes`,

@@ -4,6 +4,7 @@ import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { parseInfo, replicationInfo, withClient } from "../valkey/index.ts";
 import { AcknowledgedWriter, type WriterReport } from "../valkey/writer.ts";
 import { killValkeyProcess, waitForValkeyRestart } from "./crash.ts";
+import { ledgerOnEveryPod, lostAnywhere, type PodLedger, whereLost } from "./ledger.ts";
 import { allowedToLose, type LostWrite, onWallClock, type PersistenceAtCrash, type Profile } from "./profiles.ts";
 
 export interface ScenarioContext {
@@ -26,8 +27,13 @@ export interface ScenarioResult {
   refused: number;
   unknown: number;
   errors: Record<string, number>;
-  /** Acknowledged writes missing from the primary once the release converged. */
+  /** Acknowledged writes missing on at least one pod once the release converged. */
   lost: number;
+  /** Where: pod ordinal -> acknowledged writes it lacks (only pods that lack some). */
+  lostByPod: Record<string, number>;
+  /** Acknowledged before the disruption began, and sent after the release converged again. */
+  acknowledgedBefore: number;
+  acknowledgedAfter: number;
   lostConfirmed: number;
   /** Lost writes the promise did not allow. */
   lostBeyondPromise: number;
@@ -84,6 +90,7 @@ async function persistenceNow(context: ScenarioContext): Promise<PersistenceAtCr
   );
   return {
     crashAt: Date.now(),
+    aofDelayedFsync: info.aof_delayed_fsync === undefined ? undefined : Number(info.aof_delayed_fsync),
     rdbLastSaveTime: Number(info.rdb_last_save_time),
     rdbChangesSinceLastSave: Number(info.rdb_changes_since_last_save),
     rdbLastBgsaveSeconds: Math.max(0, Number(info.rdb_last_bgsave_time_sec)),
@@ -119,33 +126,15 @@ export async function converge(
   );
 }
 
-/** The acknowledged keys each pod holds. */
-async function ledgerOnEveryPod(context: ScenarioContext, keys: string[]): Promise<Set<string>[]> {
-  const { release } = context;
-  const present: Set<string>[] = [];
-  for (let i = 0; i <= release.replicas; i++) {
-    present.push(
-      await withClient(await release.endpoint(i), release.clientCredentials, async (c) => {
-        const held = new Set<string>();
-        for (let start = 0; start < keys.length; start += 500) {
-          const batch = keys.slice(start, start + 500);
-          const values = await c.mget(batch);
-          values.forEach((value, j) => {
-            if (value !== null) held.add(batch[j] as string);
-          });
-        }
-        return held;
-      }),
-    );
-  }
-  return present;
-}
+/** Acknowledged writes a scenario needs before its disruption and after convergence: proof the ledger measured something. */
+const WRITES_EACH_SIDE = 20;
 
 /**
  * Runs a disruption with the acknowledged-write ledger: a writer (unique keys, SET + WAIT
- * minReplicasToWrite every 20 ms) runs from 3 s before to 3 s after the release converged
- * again; then every acknowledged key is looked up on every pod and the losses are judged
- * against the profile's promise.
+ * minReplicasToWrite every 20 ms) runs from before the disruption until writes resumed
+ * after the release converged again; then every acknowledged key is looked up on every pod
+ * (each replica once it caught up with the primary) and a key missing anywhere is judged
+ * against the profile's promise. Too few writes on either side fails the scenario.
  */
 async function withLedger(
   context: ScenarioContext,
@@ -171,42 +160,63 @@ async function withLedger(
   };
   let disruption: Disruption;
   let report: WriterReport;
+  let disruptedAt = 0;
+  let convergedAt = 0;
   try {
     await sleep(3_000);
+    await writer.acknowledgedSince(0, WRITES_EACH_SIDE, 30_000);
+    disruptedAt = writer.now();
     disruption = await disrupt(mark);
     await converge(context);
+    convergedAt = writer.now();
     mark("converged: every pod Ready, every replica attached");
-    await sleep(3_000);
+    await writer.acknowledgedSince(convergedAt, WRITES_EACH_SIDE, 60_000);
+    mark("writes resumed");
   } finally {
     report = await writer.stop();
   }
   const acknowledged = report.records.filter((r) => r.outcome === "acknowledged");
-  const present = await ledgerOnEveryPod(
-    context,
-    acknowledged.map((r) => r.key),
-  );
-  const [primary, ...replicas] = present as [Set<string>, ...Set<string>[]];
-  const lostRecords = acknowledged.filter((r) => !primary.has(r.key));
+  const acknowledgedBefore = acknowledged.filter((r) => r.answeredAt < disruptedAt).length;
+  const acknowledgedAfter = acknowledged.filter((r) => r.at >= convergedAt).length;
+  const ledger = await ledgerOnEveryPod(release, report.records);
+  const [primary, ...replicas] = ledger as [PodLedger, ...PodLedger[]];
+  const lostRecords = lostAnywhere(ledger);
   const lost = lostRecords.map((r) => onWallClock(r, report.startedAtEpochMs));
   const beyond = disruption.crash
     ? lost.filter((l) => !allowedToLose(profile.promise, l, disruption.crash as PersistenceAtCrash))
     : disruption.reportOnly
       ? []
       : lost;
-  const expectationsUnmet = disruption.expectations?.(report) ?? [];
+  const expectationsUnmet = [
+    ...(acknowledgedBefore < WRITES_EACH_SIDE
+      ? [
+          `only ${acknowledgedBefore} write(s) acknowledged before the disruption (at least ${WRITES_EACH_SIDE}): the ledger proves nothing`,
+        ]
+      : []),
+    ...(acknowledgedAfter < WRITES_EACH_SIDE
+      ? [
+          `only ${acknowledgedAfter} write(s) acknowledged after the release converged (at least ${WRITES_EACH_SIDE}): writes did not resume`,
+        ]
+      : []),
+    ...ledger.filter((p) => !p.inSync).map((p) => `pod ${p.pod} never caught up with the primary (${p.syncNote})`),
+    ...(disruption.expectations?.(report) ?? []),
+  ];
   const verdict = disruption.reportOnly
-    ? "reported"
+    ? expectationsUnmet.length === 0
+      ? "reported"
+      : "fail"
     : beyond.length === 0 && expectationsUnmet.length === 0
       ? "pass"
       : "fail";
-  const reason = disruption.reportOnly
-    ? disruption.reportOnly
-    : [
-        beyond.length > 0
-          ? `${beyond.length} acknowledged write(s) lost beyond the promise (${profile.promise.words})`
-          : `losses within the promise (${profile.promise.words})`,
-        ...expectationsUnmet,
-      ].join("; ");
+  const where = whereLost(ledger);
+  const reason = [
+    disruption.reportOnly
+      ? disruption.reportOnly
+      : beyond.length > 0
+        ? `${beyond.length} acknowledged write(s) lost beyond the promise (${profile.promise.words}): ${where}`
+        : `losses within the promise (${profile.promise.words})${where ? `: ${where}` : ""}`,
+    ...expectationsUnmet,
+  ].join("; ");
   return {
     scenario,
     env: release.env,
@@ -214,14 +224,19 @@ async function withLedger(
     promise: profile.promise.words,
     attempted: report.attempted,
     acknowledged: report.acknowledged,
+    acknowledgedBefore,
+    acknowledgedAfter,
     confirmed: report.confirmed,
     refused: report.refused,
     unknown: report.unknown,
     errors: report.errors,
     lost: lost.length,
+    lostByPod: Object.fromEntries(
+      ledger.filter((p) => p.missing.length > 0).map((p) => [String(p.pod), p.missing.length]),
+    ),
     lostConfirmed: lost.filter((l) => l.replicas > 0).length,
     lostBeyondPromise: beyond.length,
-    divergent: lostRecords.filter((r) => replicas.some((held) => held.has(r.key))).length,
+    divergent: primary.missing.filter((r) => replicas.some((pod) => !pod.missing.includes(r))).length,
     unavailableSeconds: report.longestOutageSeconds,
     timeline,
     persistenceAtCrash: disruption.crash,
@@ -236,7 +251,9 @@ async function withLedger(
 export function primaryProcessKill(context: ScenarioContext): Promise<ScenarioResult> {
   return withLedger(context, "primary-process-killed", async (mark) => {
     const crash = await persistenceNow(context);
+    crash.crashAt = Date.now();
     const restarts = await killValkey(context, 0);
+    crash.crashConfirmedAt = Date.now();
     mark("SIGKILL to valkey-server in pod 0");
     await waitRestarted(context, 0, restarts);
     mark("pod 0's Valkey restarted and Ready");
@@ -397,7 +414,9 @@ export function killDuringResync(context: ScenarioContext): Promise<ScenarioResu
       { timeoutMs: 180_000, intervalMs: 100 },
     );
     const crash = await persistenceNow(context);
+    crash.crashAt = Date.now();
     const restarts = await killValkey(context, 0);
+    crash.crashConfirmedAt = Date.now();
     mark("SIGKILL to valkey-server in pod 0 during the BGSAVE of the full resync");
     await waitRestarted(context, 0, restarts);
     mark("pod 0's Valkey restarted and Ready");
@@ -447,7 +466,9 @@ export function primaryNodeCrash(context: ScenarioContext, downMs = 30_000): Pro
   return withLedger(context, "primary-node-crashed", async (mark) => {
     const { nodes, node } = await nodeOfPod(context, 0);
     const crash = await persistenceNow(context);
+    crash.crashAt = Date.now();
     await nodes.crash(node);
+    crash.crashConfirmedAt = Date.now();
     mark(`node ${node.name} (pod 0's) crashed`);
     await observe(context, 0, node.name, downMs, mark);
     await nodes.start(node);

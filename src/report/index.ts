@@ -1,8 +1,9 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { setting } from "../settings.ts";
 
-export const REPORTS = fileURLToPath(new URL("../../reports/", import.meta.url));
+/** Where reports are written: reports/ of the repository, or VALKEY_REPORTS_DIR. */
+export const REPORTS = setting("VALKEY_REPORTS_DIR");
 
 /** A Markdown table from rows of cells. */
 export function markdownTable(header: string[], rows: (string | number)[][]): string {

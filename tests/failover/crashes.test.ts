@@ -94,4 +94,23 @@ describe.skipIf(!!clusterUnavailable)("the durability verdicts", () => {
     );
     expect(beyond.length, "lost writes aof-always's promise does not allow").toBe(measured.lost);
   });
+
+  test("bound the append-only file's window on both sides: the upstream default's measured primary crash, judged by aof-everysec's last-seconds promise, fails on the writes acknowledged well before the kill", ({
+    skip,
+  }) => {
+    const measured = results.find(
+      (r) => r.profile === "rdb-upstream-default" && r.scenario === "primary-process-killed",
+    );
+    if (!measured) {
+      skip("needs the rdb-upstream-default profile in VALKEY_DURABILITY_PROFILES");
+      return;
+    }
+    const crash = measured.persistenceAtCrash as PersistenceAtCrash;
+    const everysec = readProfile("aof-everysec");
+    const seconds = everysec.promise.loses === "last-seconds" ? everysec.promise.seconds : 0;
+    const beyond = measured.lostWrites.filter((lost) => !allowedToLose(everysec.promise, lost, crash));
+    const early = measured.lostWrites.filter((lost) => lost.acknowledgedAt < crash.crashAt - seconds * 1000);
+    expect(early.length, "writes upstream's default lost that were acknowledged before the window").toBeGreaterThan(0);
+    expect(beyond, "every one of them falls outside the window").toEqual(expect.arrayContaining(early));
+  });
 });

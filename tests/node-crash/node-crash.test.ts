@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, inject } from "vitest";
-import { environmentsOf } from "../../src/chart/values.ts";
+import { environmentHas, environmentsOf, environmentValues } from "../../src/chart/values.ts";
 import { readProfile } from "../../src/durability/profiles.ts";
 import { recordDurability } from "../../src/durability/report.ts";
 import { primaryNodeCrash, replicaNodeCrash, type ScenarioResult } from "../../src/durability/scenarios.ts";
@@ -42,6 +42,13 @@ describe
     if (!cluster.nodeControl)
       skip(
         "crashes nodes: needs the harness's own cluster (VALKEY_KUBECONFIG clusters are not the harness's to crash)",
+      );
+    // Off the server, a release whose pods each require a host of their own needs an agent per pod.
+    const agents = cluster.nodeControl?.nodes.filter((n) => n.role === "agent").length ?? 0;
+    const pods = Number(environmentValues(env).valkey.replica.replicas) + 1;
+    if (environmentHas(env, "requiredAntiAffinity") && pods > agents)
+      skip(
+        `${env}'s ${pods} pods each require a node of their own off the server, and this cluster has ${agents} agent(s): start one with VALKEY_CLUSTER_AGENTS=${pods}`,
       );
   });
 
