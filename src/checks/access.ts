@@ -116,9 +116,16 @@ export function aclDifferences(user: Record<string, unknown>, declared: Record<s
   };
   const found = comparable(user);
   const want = comparable(declared);
-  return [...new Set([...Object.keys(found), ...Object.keys(want)])]
-    .filter((field) => !isDeepStrictEqual(found[field], want[field]))
-    .map((field) => ({ field, found: user[field] ?? null, declared: declared[field] ?? null }));
+  return (
+    [...new Set([...Object.keys(found), ...Object.keys(want)])]
+      .filter((field) => !isDeepStrictEqual(found[field], want[field]))
+      // Flags as compared (the probe's off left out); patterns and selectors as the server wrote them.
+      .map((field) =>
+        field === "flags"
+          ? { field, found: found[field] ?? null, declared: want[field] ?? null }
+          : { field, found: user[field] ?? null, declared: declared[field] ?? null },
+      )
+  );
 }
 
 /**
@@ -126,8 +133,8 @@ export function aclDifferences(user: Record<string, unknown>, declared: Record<s
  * (`config|get`, arity -3: config get x), for ACL DRYRUN. Containers of subcommands are
  * left out: their subcommands stand for them.
  */
-export function commandCalls(info: unknown): string[][] {
-  const calls: string[][] = [];
+export function commandCalls(info: unknown): { command: string; args: string[] }[] {
+  const calls: { command: string; args: string[] }[] = [];
   const walk = (entries: unknown) => {
     if (!Array.isArray(entries)) return;
     for (const entry of entries) {
@@ -138,9 +145,10 @@ export function commandCalls(info: unknown): string[][] {
         walk(subcommands);
         continue;
       }
-      const args = String(name).toLowerCase().split("|");
+      const command = String(name).toLowerCase();
+      const args = command.split("|");
       while (args.length < Math.abs(Number(arity))) args.push("x");
-      calls.push(args);
+      calls.push({ command, args });
     }
   };
   walk(info);
@@ -157,21 +165,20 @@ export const refusesCommand = (answer: string) => /has no permissions to run/i.t
 async function commandsDiffer(client: Redis, user: string, probe: string) {
   const calls = commandCalls(await client.call("COMMAND", "INFO"));
   const pipeline = client.pipeline();
-  for (const call of calls) {
-    pipeline.call("ACL", "DRYRUN", user, ...call);
-    pipeline.call("ACL", "DRYRUN", probe, ...call);
+  for (const { args } of calls) {
+    pipeline.call("ACL", "DRYRUN", user, ...args);
+    pipeline.call("ACL", "DRYRUN", probe, ...args);
   }
   const answers = ((await pipeline.exec()) ?? []).map(([error, reply]) => (error ? error.message : String(reply)));
   const extra: string[] = [];
   const missing: string[] = [];
-  calls.forEach((call, i) => {
-    const command = call.slice(0, call.indexOf("x") < 0 ? undefined : call.indexOf("x")).join("|");
+  calls.forEach(({ command }, i) => {
     const userMay = !refusesCommand(answers[2 * i] ?? "");
     const declaredMay = !refusesCommand(answers[2 * i + 1] ?? "");
     if (userMay && !declaredMay) extra.push(command);
     if (!userMay && declaredMay) missing.push(command);
   });
-  return { extra, missing };
+  return { extra: extra.sort(), missing: missing.sort() };
 }
 
 /** `n commands` and a few of them. */
@@ -221,11 +228,17 @@ function adminCredentials(context: CheckContext): Credentials {
   return password ? { username: "default", password } : context.release.clientCredentials;
 }
 
-/** Failed logins in the server's ACL LOG, e.g. `metrics (12 times)`, for messages. */
-async function failedLogins(client: Redis): Promise<string> {
+/** Failed logins in the server's ACL LOG since `sinceMs` (server time), e.g. `metrics (12 times)`, for messages. */
+async function failedLogins(client: Redis, sinceMs: number): Promise<string> {
   const log = ((await client.call("ACL", "LOG", "10")) as unknown[]).map(aclDescription);
-  const auth = log.filter((entry) => entry?.reason === "auth");
+  const auth = log.filter((entry) => entry?.reason === "auth" && Number(entry["timestamp-last-updated"]) >= sinceMs);
   return auth.map((entry) => `${entry?.username} (${entry?.count} times)`).join(", ") || "none";
+}
+
+/** The server's clock in milliseconds (TIME). */
+async function serverMillis(client: Redis): Promise<number> {
+  const [seconds, micros] = (await client.call("TIME")) as [string, string];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /**
@@ -235,6 +248,7 @@ async function failedLogins(client: Redis): Promise<string> {
  */
 export async function watchExporter(client: Redis, url: string, timeoutMs = EXPORTER_OBSERVATION_MS) {
   const started = performance.now();
+  const since = await serverMillis(client);
   const self = Number(await client.call("CLIENT", "ID"));
   const seen: ClientEntry[] = [];
   let connections = newConnections(seen, self);
@@ -267,14 +281,15 @@ export async function watchExporter(client: Redis, url: string, timeoutMs = EXPO
     scrapes++;
     connections = newConnections(seen, self);
     if (connections.exporter.length > 0) break;
-    if (redisUp?.startsWith("the scrape failed")) await sleep(500);
+    // Spares the exporter and the API server: a scrape every 100 ms at most (500 ms after a failed one).
+    await sleep(redisUp?.startsWith("the scrape failed") ? 500 : 100);
   }
   return {
     ...connections,
     scrapes,
     seconds: (performance.now() - started) / 1000,
     redisUp,
-    failedLogins: await failedLogins(client),
+    failedLogins: await failedLogins(client, since),
   };
 }
 

@@ -1,9 +1,11 @@
 import { cpSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import { stringify } from "yaml";
-import { isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
+import { environmentValues, featuresOf, isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
 import { CHECKS } from "../checks/index.ts";
+import { platformContract, type Terms } from "../contract.ts";
 import { environments, environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { runOrThrow } from "../process.ts";
@@ -104,6 +106,22 @@ function leafPaths(values: Values, prefix = ""): string[] {
   });
 }
 
+/**
+ * Whether a mutation's environment-file change turns a feature on or off (authentication,
+ * NetworkPolicy...) in a way that changes which checks apply: that decides for the whole
+ * install, so such a mutation goes alone.
+ */
+function changesApplicableChecks(mutation: Mutation): boolean {
+  if (!mutation.environmentFile) return false;
+  const terms = platformContract().terms[mutation.env] as Terms;
+  const applicable = (values: Values) => {
+    const features = featuresOf(values);
+    return CHECKS.filter((c) => !c.disruptive && !c.notApplicable?.(features, terms)).map((c) => c.id);
+  };
+  const declared = environmentValues(mutation.env);
+  return !isDeepStrictEqual(applicable(declared), applicable(mergeValues(declared, mutation.environmentFile)));
+}
+
 /** One install that carries one or more mutations which cannot disturb one another. */
 export interface Batch {
   env: string;
@@ -119,7 +137,8 @@ const DISRUPTIVE = new Set(CHECKS.filter((c) => c.disruptive).map((c) => c.id));
  */
 export function planBatches(mutations: Mutation[]): Batch[] {
   const batches: Batch[] = [];
-  const alone = (m: Mutation) => m.catches === INSTALL_CHECK || affected(m).some((c) => DISRUPTIVE.has(c));
+  const alone = (m: Mutation) =>
+    m.catches === INSTALL_CHECK || affected(m).some((c) => DISRUPTIVE.has(c)) || changesApplicableChecks(m);
   for (const mutation of mutations) {
     const fits = (batch: Batch) =>
       batch.env === mutation.env &&

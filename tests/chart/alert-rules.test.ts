@@ -60,7 +60,7 @@ const firing = (name: string, labels: Record<string, string>, value: number) => 
   ),
 });
 
-/** The primary (pod 0) and its replicas as the primary's exporter reports them. */
+/** The primary's exporter (pod 0): the only one whose INFO lists replicas. */
 const primary = { instance: "10.42.0.5:9121", pod: "valkey-0" };
 /** A replica's entry in the primary's INFO (slaveN:ip=...,state=...,lag=...), as redis_exporter labels it. */
 const replicaLag = (ip: string, state: string, values: string) => ({
@@ -129,7 +129,9 @@ describe("the chart's alert rules", () => {
     rules = (parse(rulesText) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
     dir = scratchDir("alert-rules-");
     writeFileSync(join(dir, "valkey-alerts.yml"), rulesText);
-  });
+    // Staging and rendering the chart beside the other chart tests on a busy machine can take
+    // longer than the default 10 s hook timeout (seen).
+  }, 60_000);
 
   test("ship the rules the README names, every one selecting this release's series", () => {
     expect(rules.map((r) => r.alert)).toEqual([
@@ -141,6 +143,10 @@ describe("the chart's alert rules", () => {
       "ValkeyPersistenceFailing",
     ]);
     for (const rule of rules) expect(rule.expr, rule.alert).toContain('namespace="data", service="valkey-metrics"');
+    // What min-replicas-to-write counts: replicas online and within min-replicas-max-lag.
+    const writesRefused = rule("ValkeyWritesRefused").expr;
+    expect(writesRefused).toContain(`slave_state="online"} <= ${MIN_REPLICAS_MAX_LAG})`);
+    expect(writesRefused).toMatch(new RegExp(`\\) < ${MIN_REPLICAS_TO_WRITE}$`));
   });
 
   test("pass promtool check rules", async ({ skip }) => {

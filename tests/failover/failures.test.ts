@@ -3,11 +3,18 @@ import { afterAll, describe, expect } from "vitest";
 import { environmentsOf, mergeValues, readValuesFile } from "../../src/chart/values.ts";
 import { converge } from "../../src/durability/scenarios.ts";
 import { waitFor } from "../../src/kube/index.ts";
+import { AlertWatcher } from "../../src/prometheus/alert-watch.ts";
 import { durationSeconds, secondsUntilAlert } from "../../src/prometheus/alerts.ts";
 import { startPrometheus } from "../../src/prometheus/index.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
 import { readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
-import { AcknowledgedWriter, acknowledgedAfter, missingAcknowledged } from "../../src/valkey/writer.ts";
+import { refusalWindow } from "../../src/valkey/refusals.ts";
+import {
+  AcknowledgedWriter,
+  acknowledgedAfter,
+  missingAcknowledged,
+  type WriteRecord,
+} from "../../src/valkey/writer.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 /**
@@ -25,6 +32,11 @@ const ALERTS_ON = fileURLToPath(new URL("../../fixtures/scenarios/alerts-on.yaml
 const WRITES_AFTER_RETURN = 20;
 /** How long the writer gets for them: each write waits for a replica's WAIT through a port-forward. */
 const WRITES_AFTER_RETURN_WITHIN_MS = 30_000;
+/**
+ * The scrape timeout of startPrometheus's configuration: a scrape of a deleted pod's
+ * exporter may take that long to fail before its series end.
+ */
+const SCRAPE_TIMEOUT_SECONDS = 3;
 
 describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAILOVER_ENVS"))(
   "environment %s under failure",
@@ -182,7 +194,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
     // Each scenario breaks a release of its own, so the scenarios run side by side.
     describe("alerts", () => {
       test.override({ install: { instance: "alerts", extraValuesFiles: [ALERTS_ON] } });
-      test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite, an unreachable exporter; both resolve", async ({
+      test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite and through a primary restart's full resync, an unreachable exporter; all resolve", async ({
         cluster,
         release: r,
         skip,
@@ -224,6 +236,64 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           }
           // Resolved once a scrape succeeds again.
           const exporterResolved = await secondsUntilAlert(prometheus, "ValkeyExporterDown", "resolved", 120_000);
+
+          // A primary restart (pod 0 deleted; dev-01 keeps the append-only file on): writes fail
+          // while pod 0 is down, then the restarted primary refuses them with NOREPLICAS while
+          // every replica does a full resync, connected but not yet good. ValkeyWritesRefused
+          // must fire in that window and stay on until writes resume: a rule on connected
+          // replicas (redis_connected_slaves) resolves as soon as they reconnect, mid-resync.
+          await converge({ cluster, release: r, log: console.log });
+          await secondsUntilAlert(prometheus, "ValkeyWritesRefused", "resolved", 120_000);
+          const writer = new AcknowledgedWriter(await r.endpoint("primary"), r.clientCredentials, {
+            prefix: `alerts-restart:${env}`,
+            waitReplicas: 0,
+            intervalMs: 100,
+            maxWrites: 20_000,
+            maxSeconds: 300,
+          }).start();
+          // On the writer's clock, so that the alert's states line up with the writes' outcomes.
+          const watcher = new AlertWatcher(prometheus, "ValkeyWritesRefused", () => writer.now()).start();
+          let deleted = 0;
+          let podBack = 0;
+          let records: WriteRecord[];
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 3_000));
+            deleted = writer.now();
+            await cluster.kube.core.deleteNamespacedPod({ namespace: r.namespace, name: r.podName(0) });
+            await r.scale(r.replicas + 1); // waits until pod 0 is back and Ready
+            podBack = writer.now();
+            await converge({ cluster, release: r, log: console.log });
+            await writer.acknowledgedSince(writer.now(), 5, WRITES_AFTER_RETURN_WITHIN_MS);
+            // Prometheus sees the replicas good at its next scrape; the watcher then one more look.
+            await secondsUntilAlert(prometheus, "ValkeyWritesRefused", "resolved", 120_000);
+            await new Promise((resolve) => setTimeout(resolve, 1_500));
+          } finally {
+            await watcher.stop();
+            records = (await writer.stop()).records;
+          }
+          const refusal = refusalWindow(records, deleted);
+          const alert = watcher.timeline(deleted);
+          /** Seconds after pod 0's deletion. */
+          const sinceDeletion = (ms: number | undefined) =>
+            ms === undefined ? undefined : Number(((ms - deleted) / 1000).toFixed(1));
+          const refusedSeconds =
+            refusal.firstFailedAt !== undefined && refusal.resumedAt !== undefined
+              ? Number(((refusal.resumedAt - refusal.firstFailedAt) / 1000).toFixed(1))
+              : undefined;
+          const restart = {
+            podBackAfterSeconds: sinceDeletion(podBack),
+            writesFirstFailedAfterSeconds: sinceDeletion(refusal.firstFailedAt),
+            writesFirstRefusedNoReplicasAfterSeconds: sinceDeletion(refusal.firstNoReplicasAt),
+            writesResumedAfterSeconds: sinceDeletion(refusal.resumedAt),
+            writesRefusedSeconds: refusedSeconds,
+            failedWrites: refusal.failures,
+            alertPendingAfterSeconds: sinceDeletion(alert.pendingAt),
+            alertFiringAfterSeconds: sinceDeletion(alert.firingAt),
+            alertLastFiringAfterSeconds: sinceDeletion(alert.lastFiringAt),
+            alertResolvedAfterSeconds: sinceDeletion(alert.resolvedAt),
+            alertLooksFailed: watcher.failedLooks,
+          };
+
           findings.alerts = {
             scrapeAndEvaluationIntervalSeconds: interval,
             writesRefused: { for: writesRefusedFor, firedAfterSeconds: fired, resolvedAfterSeconds: resolved },
@@ -232,6 +302,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
               firedAfterSeconds: exporterFired,
               resolvedAfterSeconds: exporterResolved,
             },
+            primaryRestart: restart,
           };
           console.log(`[failover ${env}] alerts: ${JSON.stringify(findings.alerts)}`);
           // Firing takes the `for` window, plus up to one scrape and one evaluation interval to see it.
@@ -241,6 +312,38 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           expect(exporterFired, "seconds until ValkeyExporterDown fired").toBeLessThanOrEqual(
             exporterDownFor + 2 * interval + 5,
           );
+
+          // The primary restart: the window of refused writes, then the alert within it.
+          const timeline = `(seconds after pod 0's deletion: ${JSON.stringify(restart)})`;
+          expect(refusal.resumedAt, `writes failed after pod 0's deletion, then resumed ${timeline}`).toBeDefined();
+          expect(
+            refusal.firstNoReplicasAt,
+            `the restarted primary refused writes with NOREPLICAS while its replicas resynced, the window this alert is for ${timeline}`,
+          ).toBeDefined();
+          // Prometheus sees the refusal within a scrape (its timeout included, for the deleted
+          // pod), the rule within an evaluation, and then holds it through `for`.
+          const needed = writesRefusedFor + 2 * interval + SCRAPE_TIMEOUT_SECONDS;
+          const why =
+            (refusedSeconds ?? 0) < needed
+              ? `writes were refused for only ${refusedSeconds} s, less than the ${needed} s Prometheus needs (for ${writesRefusedFor} s + 2 scrape/evaluation intervals of ${interval} s + the ${SCRAPE_TIMEOUT_SECONDS} s scrape timeout), so the alert could not fire: the primary's restart got faster than fixtures/scenarios/alerts-on.yaml allows for; shorten alerts.writesRefused.for there (or the scrape interval)`
+              : alert.pendingAt === undefined
+                ? `writes were refused for ${refusedSeconds} s (${needed} s needed), yet the alert never went pending: the rule does not see the refusal`
+                : `writes were refused for ${refusedSeconds} s (${needed} s needed), yet the alert went pending and never fired: it let go before its ${writesRefusedFor} s \`for\``;
+          expect(
+            alert.firingAt,
+            `ValkeyWritesRefused fired during the primary's restart: ${why} ${timeline}`,
+          ).toBeDefined();
+          expect(
+            sinceDeletion(alert.firingAt),
+            `ValkeyWritesRefused fired while writes were refused (Prometheus sees them resume at its next scrape, the rule at the evaluation after) ${timeline}`,
+          ).toBeLessThanOrEqual((sinceDeletion(refusal.resumedAt) as number) + 2 * interval + 1);
+          // The check that a rule on connected replicas fails: it resolves once the replicas
+          // reconnect to the restarted primary, while the resync still refuses writes. Valkey
+          // counts a replica good at most a second before the scrape can: hence the 2 s.
+          expect(
+            alert.resolvedAt ?? Number.POSITIVE_INFINITY,
+            `ValkeyWritesRefused stayed on until writes resumed, through the replicas' resync, instead of resolving while writes were still refused ${timeline}`,
+          ).toBeGreaterThanOrEqual((refusal.resumedAt as number) - 2_000);
         } finally {
           await prometheus.stop();
         }
