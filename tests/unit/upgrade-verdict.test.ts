@@ -192,6 +192,21 @@ describe("an upgrade step's verdict", () => {
     ).toEqual({ object: "StorageClass/valkey", field: "parameters" });
   });
 
+  test("the baseline and the rollback run the walk's base: its contract findings are warnings, not failures", () => {
+    const broken = { before: [kept("appendOnly", false)], after: [kept("appendOnly", false)] };
+    const live = [
+      { check: "contract.append-only", promise: "x", result: "fail" as const, message: "pod 0 runs appendonly no" },
+    ];
+    for (const kind of ["rolling restart (baseline)", "rollback"] as const) {
+      const verdict = judgeStep(evidence({ kind, contract: broken, settings: live }));
+      expect(verdict.failures).toEqual([]);
+      expect(verdict.warnings.join("\n")).toMatch(
+        /contract\.append-only is not in effect[\s\S]*promise broken: prod-01 appendOnly/,
+      );
+    }
+    expect(judgeStep(evidence({ contract: broken, settings: live })).failures).toHaveLength(2);
+  });
+
   test("a rollback to a base that never kept a newer promise is a warning, not a failure", () => {
     const verdict = judgeStep(
       evidence({
