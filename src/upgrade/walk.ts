@@ -62,10 +62,13 @@ export async function walkUpgrade(
   const checkContext = { ...context, contract };
   const onPaper = (revision: Revision): PromiseVerdict[] =>
     judgeValues(terms, environmentValues(env, revision.chartDir));
+  const last = revisions.at(-1) as Revision;
   const result: WalkResult = {
     env,
-    contractFile: contract.file,
-    contractChanges: contractChanges(contractOf(first.chartDir), contractOf((revisions.at(-1) as Revision).chartDir)),
+    contractFile: contractOf(last.chartDir)
+      ? `charts/valkey/contract.yaml of ${last.label}`
+      : "the working tree's charts/valkey/contract.yaml",
+    contractChanges: contractChanges(contractOf(first.chartDir), contractOf(last.chartDir)),
     steps: [],
     failures: [],
   };
