@@ -25,8 +25,11 @@ export function fitRules(): FitRules {
 }
 
 /** What the harness changed to fit an environment onto the cluster: data, for the checks and the reports. */
+/** The wrapper's own init container (values.yaml, valkey.extraInitContainers): it runs the server's image. */
+export const WRAPPER_INIT_CONTAINER = "valkey-wrapper-init";
+
 export interface FitRecord {
-  images?: { valkey: string; exporter: string; pulledFrom?: string };
+  images?: { valkey: string; exporter: string; pulledFrom?: string; initContainers?: string[] };
   /** The chart's StorageClass got a name of the release's own (a StorageClass is cluster-wide). */
   storageClassName?: { from: string; to: string };
   provisioner?: { from: string; to: string };
@@ -42,7 +45,10 @@ export function describeFit(record: FitRecord): string[] {
   const lines: string[] = [];
   if (record.images) {
     const where = record.images.pulledFrom ? `pulled from ${record.images.pulledFrom}` : "offline, imported";
-    lines.push(`images ${record.images.valkey} and ${record.images.exporter} (${where})`);
+    const inits = record.images.initContainers?.length
+      ? ` (${record.images.valkey} for ${record.images.initContainers.join(", ")} too)`
+      : "";
+    lines.push(`images ${record.images.valkey} and ${record.images.exporter} (${where})${inits}`);
   }
   if (record.storageClassName) {
     lines.push(
@@ -136,9 +142,21 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
     record.storageClassName = { from: values.storageClass.name, to: name };
   }
   const images = cluster.info.images;
+  // Arrays replace each other in Helm's values: the fit writes the whole list of init containers, once.
+  const initContainers: Values[] | undefined = Array.isArray(values.valkey?.extraInitContainers)
+    ? values.valkey.extraInitContainers.map((c: Values) => ({ ...c }))
+    : undefined;
   if (images) {
-    fit = mergeValues(fit, { valkey: harnessImageValues(images) });
+    const server = harnessImageValues(images);
+    fit = mergeValues(fit, { valkey: server });
     record.images = { valkey: images.valkey, exporter: images.exporter, pulledFrom: images.pulledFrom };
+    // The wrapper's init container runs the server's image (the chart refuses another).
+    for (const container of initContainers ?? []) {
+      if (container.name !== WRAPPER_INIT_CONTAINER) continue;
+      container.image = images.valkey;
+      container.imagePullPolicy = server.image.pullPolicy;
+      record.images.initContainers = [...(record.images.initContainers ?? []), container.name];
+    }
   }
 
   const provisioner: string | undefined = values.storageClass?.provisioner;
@@ -174,6 +192,10 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
     if (scaled(values.valkey?.initResources)) valkey.initResources = scaled(values.valkey.initResources);
     const exporter = scaled(values.valkey?.metrics?.exporter?.resources);
     if (exporter) valkey.metrics = { exporter: { resources: exporter } };
+    for (const container of initContainers ?? []) {
+      const requests = scaled(container.resources);
+      if (requests) container.resources = { ...container.resources, ...requests };
+    }
     fit = mergeValues(fit, { valkey });
     record.requestScale = rules.requestScale;
   }
@@ -185,6 +207,9 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
     });
     record.volumeScale = rules.volumeScale;
   }
+
+  if (initContainers && (record.images?.initContainers || record.requestScale))
+    fit = mergeValues(fit, { valkey: { extraInitContainers: initContainers } });
 
   const nodes = (await cluster.kube.core.listNode()).items.length;
   const required = values.valkey?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;

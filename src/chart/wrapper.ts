@@ -28,10 +28,25 @@ export function pinnedUpstreamVersion(chartDir = WRAPPER_CHART): string {
   return dependency.version;
 }
 
+/** Bumped whenever stageChart writes its copies differently. */
+const STAGING_FORMAT = 2;
+
+/** The server image an unpacked upstream chart runs by default: registry/repository:appVersion. */
+export function upstreamDefaultImage(upstreamDir: string): string {
+  const values = parse(readFileSync(join(upstreamDir, "values.yaml"), "utf8")) as {
+    image?: { registry?: string; repository?: string; tag?: string };
+  };
+  const appVersion = (parse(readFileSync(join(upstreamDir, "Chart.yaml"), "utf8")) as { appVersion?: string })
+    .appVersion;
+  return `${values.image?.registry ?? "docker.io"}/${values.image?.repository ?? "valkey/valkey"}:${values.image?.tag || appVersion}`;
+}
+
 /**
  * A copy of the wrapper chart with the given upstream version unpacked in its charts/
  * folder and pinned in its Chart.yaml: what `helm dependency build` would produce, for
- * the pinned version and for upgrade candidates alike.
+ * the pinned version and for upgrade candidates alike. A candidate pin is staged the way a
+ * pull request bumping the pin must write it: the wrapper's init container runs the new
+ * version's default image too (the chart refuses a mismatch).
  */
 export async function stageChart(
   helm: Helm,
@@ -39,8 +54,10 @@ export async function stageChart(
   chartDir = WRAPPER_CHART,
 ): Promise<string> {
   const upstream = await resolveUpstreamChart(helm, upstreamVersion);
+  const pinnedChart = await resolveUpstreamChart(helm, pinnedUpstreamVersion(chartDir));
   const wrapperFiles = (dir: string) => (source: string) => !source.startsWith(join(dir, "charts"));
-  const hash = createHash("sha256");
+  // The way of staging is part of the key: a staged copy made by an earlier way is not reused.
+  const hash = createHash("sha256").update(`staging ${STAGING_FORMAT}\0`);
   for (const file of listFiles(chartDir).filter(wrapperFiles(chartDir))) {
     hash.update(relative(chartDir, file)).update("\0").update(readFileSync(file));
   }
@@ -56,6 +73,12 @@ export async function stageChart(
       join(chart, "Chart.yaml"),
       chartYaml.replace(/(- name: valkey\n\s+version:\s*)\S+/, `$1${upstreamVersion}`),
     );
+    if (pinnedChart !== upstream) {
+      const from = upstreamDefaultImage(pinnedChart);
+      const to = upstreamDefaultImage(upstream);
+      const values = readFileSync(join(chart, "values.yaml"), "utf8");
+      writeFileSync(join(chart, "values.yaml"), values.replaceAll(`image: ${from}`, `image: ${to}`));
+    }
   });
   return staged;
 }

@@ -92,6 +92,83 @@ export const primaryRestart: Check = {
   },
 };
 
+/** Deletes pod 0 and waits until a new pod 0 is Ready. */
+async function replacePrimaryPod(context: CheckContext): Promise<void> {
+  const { release, cluster } = context;
+  const before = await cluster.kube.core.readNamespacedPod({ namespace: release.namespace, name: release.podName(0) });
+  await cluster.kube.core.deleteNamespacedPod({ namespace: release.namespace, name: release.podName(0) });
+  await waitFor(
+    "pod 0 to come back Ready as a new pod",
+    async () => {
+      const pod = await cluster.kube.core
+        .readNamespacedPod({ namespace: release.namespace, name: release.podName(0) })
+        .catch((error) => (statusCode(error) === 404 ? undefined : Promise.reject(error)));
+      return !!pod && pod.metadata?.uid !== before.metadata?.uid && isPodReady(pod);
+    },
+    { timeoutMs: 180_000, intervalMs: 500 },
+  );
+}
+
+export const rdbOnlyRestart: Check = {
+  id: "durability.rdb-only-restart",
+  promise:
+    "keeps every key when pod 0 restarts on a data directory that holds only an RDB file (a release made before the append-only default): the append-only file is written from it before Valkey starts",
+  notApplicable: (features) =>
+    features.appendOnly
+      ? undefined
+      : "the environment does not turn the append-only file on: Valkey loads the RDB file",
+  disruptive: true,
+  async run(context) {
+    const verdict: Verdict = new Verdict(this.id);
+    const { release, cluster, expected } = context;
+    const dataset = await withClient(await release.endpoint(0), release.clientCredentials, async (primary) => {
+      const written = await writeDataset(primary, `rdb-only:${expected.env}`, 2_000);
+      verdict.equal(await primary.wait(expected.replicas, 5_000), expected.replicas, "replicas acknowledging WAIT");
+      // As an earlier wrapper left it: the append-only file off and gone, the RDB file saved.
+      await primary.config("SET", "appendonly", "no");
+      await primary.call("SAVE");
+      return written;
+    });
+    const removed = await cluster.kube.exec(release.namespace, release.podName(0), release.fullname, [
+      "sh",
+      "-c",
+      "rm -rf /data/appendonlydir && ls /data",
+    ]);
+    verdict.that(removed.exitCode === 0, `could not remove pod 0's append-only file: ${removed.stderr}`);
+    verdict.that(
+      !removed.stdout.includes("appendonlydir") && removed.stdout.includes("dump.rdb"),
+      `pod 0's data directory should hold dump.rdb and no appendonlydir, holds: ${removed.stdout.trim()}`,
+    );
+    await replacePrimaryPod(context);
+    await withClient(await release.endpoint(0), release.clientCredentials, async (primary) => {
+      const read = await readDataset(primary, dataset);
+      verdict.that(
+        read.checksum === dataset.checksum,
+        `the restarted pod 0 came back with ${dataset.count - read.missing} of ${dataset.count} keys (${read.wrong} wrong): Valkey started its append-only file empty instead of from the RDB file`,
+      );
+      const [, appendonly] = (await primary.config("GET", "appendonly")) as [string, string];
+      verdict.equal(appendonly, "yes", "appendonly on pod 0 after the restart");
+    });
+    await waitForAllAttached(context, verdict, "after pod 0's restart");
+    for (let i = 1; i <= expected.replicas; i++) {
+      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
+        const read = await waitFor(
+          `pod ${i} to hold the dataset`,
+          async () => {
+            const r = await readDataset(replica, dataset);
+            return r.checksum === dataset.checksum ? r : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 500 },
+        ).catch(() => readDataset(replica, dataset));
+        verdict.that(
+          read.checksum === dataset.checksum,
+          `pod ${i} lacks the dataset after pod 0's restart: ${read.missing} missing`,
+        );
+      });
+    }
+  },
+};
+
 /** How long a replica on a new volume may take to receive the dataset (a few MB, on one machine). */
 const RESYNC_BOUND_MS = 60_000;
 

@@ -1,3 +1,4 @@
+import { WRAPPER_INIT_CONTAINER } from "../chart/fit.ts";
 import { scaleBytes, scaleResourceList } from "../chart/quantity.ts";
 import type { Release } from "../chart/release.ts";
 import { serverConfigOf, type Values } from "../chart/values.ts";
@@ -18,6 +19,12 @@ export interface Expected {
   replicas: number;
   /** Pods of the StatefulSet: the primary and the replicas. */
   pods: number;
+  /**
+   * The address replicas replicate from: the primary Service (`<fullname>.<namespace>.svc.cluster.local`)
+   * when the environment runs the wrapper's init container, which points them there; pod 0's
+   * own DNS name (upstream's choice) otherwise.
+   */
+  primaryHost: string;
   minReplicasToWrite: number;
   minReplicasMaxLag: number;
   storageClass: {
@@ -94,6 +101,9 @@ export function expectedOf(release: Release): Expected {
     env: release.env,
     replicas: Number(replica.replicas),
     pods: Number(replica.replicas) + 1,
+    primaryHost: (valkey.extraInitContainers ?? []).some((c: Values) => c?.name === WRAPPER_INIT_CONTAINER)
+      ? `${release.fullname}.${release.namespace}.svc.cluster.local`
+      : `${release.podName(0)}.${release.fullname}-headless.${release.namespace}.svc.cluster.local`,
     minReplicasToWrite: Number(replica.minReplicasToWrite ?? 0),
     minReplicasMaxLag: Number(replica.minReplicasMaxLag ?? 10),
     storageClass: {

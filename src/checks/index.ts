@@ -1,7 +1,7 @@
 import { authentication, networkPolicy } from "./access.ts";
 import type { Check } from "./check.ts";
 import { CONTRACT_CHECKS } from "./contract.ts";
-import { primaryRestart, processCrash, replicaResync } from "./durability.ts";
+import { primaryRestart, processCrash, rdbOnlyRestart, replicaResync } from "./durability.ts";
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
 import { discovery, scrapeOnlyFromAdmitted, series } from "./prometheus.ts";
@@ -37,6 +37,7 @@ export const CHECKS: readonly Check[] = [
   networkPolicy,
   ...CONTRACT_CHECKS,
   primaryRestart,
+  rdbOnlyRestart,
   replicaResync,
   processCrash,
 ];

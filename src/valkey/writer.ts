@@ -184,17 +184,3 @@ export function acknowledgedAfter(from: WriterReport | WriteRecord[], afterMs: n
   const records = Array.isArray(from) ? from : from.records;
   return records.filter((r) => r.outcome === "acknowledged" && r.at >= afterMs).length;
 }
-
-/** Which acknowledged keys (or only the WAIT-confirmed ones) are missing now, read back through `client`. */
-export async function missingAcknowledged(client: Redis, records: WriteRecord[], onlyConfirmed: boolean) {
-  const promised = records.filter((r) => r.outcome === "acknowledged" && (!onlyConfirmed || r.replicas > 0));
-  const missing: WriteRecord[] = [];
-  for (let i = 0; i < promised.length; i += 500) {
-    const batch = promised.slice(i, i + 500);
-    const values = await client.mget(batch.map((r) => r.key));
-    values.forEach((value, j) => {
-      if (value === null) missing.push(batch[j] as WriteRecord);
-    });
-  }
-  return { promised: promised.length, missing };
-}

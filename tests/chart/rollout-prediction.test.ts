@@ -60,7 +60,10 @@ describe("rollout prediction from rendered manifests", () => {
   test.skipIf(!cachedUpstreamVersions().includes("0.9.4") || pinned !== "0.9.0")(
     "upstream 0.9.0 does not restart pods when only the server configuration changes; 0.9.4 does (checksum/config)",
     async () => {
-      const config = valuesFile("server-config", "valkey:\n  valkeyConfig: |\n    maxmemory-policy allkeys-lru\n");
+      const config = valuesFile(
+        "server-config",
+        "valkey:\n  valkeyConfig: |\n    appendonly yes\n    appendfsync everysec\n    maxmemory-policy allkeys-lru\n",
+      );
       const on090 = await predict([env], [env, config]);
       expect(on090.kind).toBe("no-restart");
       expect(on090.otherChanges).toContain("ConfigMap/valkey-config changed");

@@ -44,6 +44,27 @@ const badValues: { case: string; yaml: string; names: RegExp }[] = [
     yaml: "valkey:\n  replica:\n    persistence:\n      storageClass: fast\n",
     names: /valkey\.replica\.persistence\.storageClass \("fast"\) differs from storageClass\.name/,
   },
+  {
+    case: "server configuration that drops the append-only file unsaid",
+    yaml: "valkey:\n  valkeyConfig: |\n    maxmemory-policy allkeys-lru\n",
+    names: /valkey\.valkeyConfig has no `appendonly yes` line.*serverConfig\.allowWithoutAppendOnly: true/,
+  },
+  {
+    case: "an append-only file turned off by a later line",
+    yaml: "valkey:\n  valkeyConfig: |\n    appendonly yes\n    appendonly no\n",
+    names: /valkey\.valkeyConfig has no `appendonly yes` line/,
+  },
+  {
+    case: "the wrapper's init container on another image than the server",
+    yaml: "valkey:\n  image:\n    tag: 9.1.2\n",
+    names:
+      /valkey-wrapper-init\) runs image "docker\.io\/valkey\/valkey:9\.0\.1", but the server runs "docker\.io\/valkey\/valkey:9\.1\.2".*Set its image to/,
+  },
+  {
+    case: "a headless primary Service",
+    yaml: "valkey:\n  service:\n    clusterIP: None\n",
+    names: /valkey\.service\.clusterIP is None/,
+  },
 ];
 
 describe.each(["4", "3"] as const)("Helm %s refuses bad values with the field's name", (major) => {
@@ -59,6 +80,19 @@ describe.each(["4", "3"] as const)("Helm %s refuses bad values with the field's 
       valuesFiles: [environmentValuesFile("dev-01"), valuesFile(name.replaceAll(" ", "-"), yaml)],
     });
     await expect(render).rejects.toThrow(names);
+  });
+
+  test("renders server configuration without the append-only file when serverConfig.allowWithoutAppendOnly says it is meant", async () => {
+    const manifests = await renderChart(helm, chart, {
+      valuesFiles: [
+        environmentValuesFile("dev-01"),
+        valuesFile(
+          "cache-without-aof",
+          "serverConfig:\n  allowWithoutAppendOnly: true\nvalkey:\n  valkeyConfig: |\n    appendonly no\n",
+        ),
+      ],
+    });
+    expect(manifests.some((m) => m.kind === "StatefulSet")).toBe(true);
   });
 
   test("the upstream schema still applies beneath the wrapper's", async () => {

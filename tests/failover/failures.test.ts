@@ -1,6 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect } from "vitest";
 import { environmentsOf, mergeValues, readValuesFile } from "../../src/chart/values.ts";
+import { platformContract } from "../../src/contract.ts";
+import { ledgerOnEveryPod, lostAnywhere, whereLost } from "../../src/durability/ledger.ts";
 import { converge } from "../../src/durability/scenarios.ts";
 import { waitFor } from "../../src/kube/index.ts";
 import { AlertWatcher } from "../../src/prometheus/alert-watch.ts";
@@ -9,22 +11,9 @@ import { startPrometheus } from "../../src/prometheus/index.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
 import { readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { refusalWindow } from "../../src/valkey/refusals.ts";
-import {
-  AcknowledgedWriter,
-  acknowledgedAfter,
-  missingAcknowledged,
-  type WriteRecord,
-} from "../../src/valkey/writer.ts";
+import { AcknowledgedWriter, acknowledgedAfter, type WriteRecord } from "../../src/valkey/writer.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
-/**
- * Longest write unavailability the primary-loss scenario accepts (README, "Failover and
- * alerts"): measured here 36-41 s on four nodes with the failover group's other releases
- * beside it (pod 0 back after about 15 s, then the replicas' full resync before
- * min-replicas-to-write lets writes in). The bound leaves room for a slow shared machine;
- * writes that never resume exceed it.
- */
-export const PRIMARY_LOSS_OUTAGE_BOUND_SECONDS = 60;
 /** The chart's alert rules as a rules file, for the alerts scenario's Prometheus (one window shortened). */
 const ALERTS_ON = fileURLToPath(new URL("../../fixtures/scenarios/alerts-on.yaml", import.meta.url));
 
@@ -37,6 +26,8 @@ const WRITES_AFTER_RETURN_WITHIN_MS = 30_000;
  * exporter may take that long to fail before its series end.
  */
 const SCRAPE_TIMEOUT_SECONDS = 3;
+/** Keys written before the alert scenario's primary restart: at 10 ms a key (alerts-on.yaml), a 30 s resync. */
+const RESYNC_DATASET_KEYS = 3_000;
 
 describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAILOVER_ENVS"))(
   "environment %s under failure",
@@ -105,7 +96,8 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
     // Each scenario breaks a release of its own, so the scenarios run side by side.
     describe("primary-loss", () => {
       test.override({ install: { instance: "primary-loss" } });
-      test(`loses no WAIT-confirmed write while the primary pod is deleted and returns, writes resume, and they stop for at most ${PRIMARY_LOSS_OUTAGE_BOUND_SECONDS} s`, async ({
+      const budget = platformContract().terms[env]?.budgets.primaryRestart.writesUnavailableSeconds as number;
+      test(`loses no acknowledged write on any pod while the primary pod is deleted and returns, writes resume, and they stop for at most the contract's ${budget} s`, async ({
         cluster,
         release: r,
       }) => {
@@ -119,7 +111,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           maxWrites: 20_000,
           maxSeconds: 240,
         }).start();
-        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        await writer.acknowledgedSince(0, WRITES_AFTER_RETURN, WRITES_AFTER_RETURN_WITHIN_MS);
         const podDeleted = writer.now();
         await cluster.kube.core.deleteNamespacedPod({ namespace: r.namespace, name: r.podName(0) });
         await r.scale(r.replicas + 1); // waits until pod 0 is back and Ready
@@ -129,30 +121,27 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
         const reattached = writer.now();
         await writer.acknowledgedSince(reattached, WRITES_AFTER_RETURN, WRITES_AFTER_RETURN_WITHIN_MS);
         const report = await writer.stop();
-
-        const { confirmedLost, acknowledgedLost } = await withClient(
-          await r.endpoint("primary"),
-          r.clientCredentials,
-          async (c) => ({
-            confirmedLost: (await missingAcknowledged(c, report.records, true)).missing,
-            acknowledgedLost: (await missingAcknowledged(c, report.records, false)).missing,
-          }),
-        );
+        const ledger = await ledgerOnEveryPod(r, report.records);
+        const lost = lostAnywhere(ledger);
+        const before = report.records.filter((w) => w.outcome === "acknowledged" && w.answeredAt < podDeleted).length;
         findings.primaryLoss = {
           podDownSeconds: Number(((podBack - podDeleted) / 1000).toFixed(1)),
           writeUnavailableSeconds: report.longestOutageSeconds,
+          beyondPodRestartSeconds: Number((report.longestOutageSeconds - (podBack - podDeleted) / 1000).toFixed(1)),
           attempted: report.attempted,
           acknowledged: report.acknowledged,
+          acknowledgedBefore: before,
           confirmed: report.confirmed,
           acknowledgedAfterReturn: acknowledgedAfter(report, reattached),
           errors: report.errors,
-          lostAcknowledged: acknowledgedLost.length,
-          lostConfirmed: confirmedLost.length,
+          lostAcknowledged: lost.length,
+          lostWhere: whereLost(ledger) || "nowhere",
         };
         console.log(`[failover ${env}] primary loss: ${JSON.stringify(findings.primaryLoss)}`);
+        expect(before, "acknowledged writes before pod 0 was deleted").toBeGreaterThanOrEqual(WRITES_AFTER_RETURN);
         expect(
-          confirmedLost.map((r) => r.key),
-          "acknowledged writes that WAIT confirmed on a replica, now missing",
+          lost.map((w) => w.key),
+          `acknowledged writes missing on some pod (${whereLost(ledger)})`,
         ).toEqual([]);
         expect(
           acknowledgedAfter(report, reattached),
@@ -160,8 +149,8 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
         ).toBeGreaterThanOrEqual(WRITES_AFTER_RETURN);
         expect(
           report.longestOutageSeconds,
-          "longest stretch without an acknowledged write, seconds",
-        ).toBeLessThanOrEqual(PRIMARY_LOSS_OUTAGE_BOUND_SECONDS);
+          `longest stretch without an acknowledged write, seconds (the contract's primary-restart budget for ${env})`,
+        ).toBeLessThanOrEqual(budget);
       });
     });
 
@@ -244,6 +233,12 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           // replicas (redis_connected_slaves) resolves as soon as they reconnect, mid-resync.
           await converge({ cluster, release: r, log: console.log });
           await secondsUntilAlert(prometheus, "ValkeyWritesRefused", "resolved", 120_000);
+          // The wrapper's restart path makes this window short (seconds): this release makes its
+          // full resyncs slow on purpose (rdb-key-save-delay, fixtures/scenarios/alerts-on.yaml),
+          // and this dataset makes the restarted primary's resync last about half a minute.
+          await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
+            writeDataset(c, `alerts-restart-dataset:${env}`, RESYNC_DATASET_KEYS),
+          );
           const writer = new AcknowledgedWriter(await r.endpoint("primary"), r.clientCredentials, {
             prefix: `alerts-restart:${env}`,
             waitReplicas: 0,

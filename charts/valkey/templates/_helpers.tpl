@@ -46,4 +46,17 @@ the field and the fix.
 {{- if and .Values.networkPolicy.enabled .Values.valkey.networkPolicy }}
 {{- fail "networkPolicy.enabled (the wrapper's policy) and valkey.networkPolicy (upstream's) are both set: two policies would each allow what the other denies. Keep one." }}
 {{- end }}
+{{- $appendonly := regexFindAll "(?m)^[ \t]*appendonly[ \t]+\"?[a-zA-Z]+" (.Values.valkey.valkeyConfig | default "") -1 | last | default "" }}
+{{- if and (not (regexMatch "(?i)yes$" $appendonly)) (not .Values.serverConfig.allowWithoutAppendOnly) }}
+{{- fail "valkey.valkeyConfig has no `appendonly yes` line (it replaces the wrapper's persistence lines wholesale), so the release would keep RDB snapshots only and a crash would lose every write since the last one. Start valkeyConfig with the wrapper's lines (appendonly yes, appendfsync everysec, see values.yaml), or set serverConfig.allowWithoutAppendOnly: true if the environment means it." }}
+{{- end }}
+{{- $server := include "valkey.image" .Subcharts.valkey }}
+{{- range .Values.valkey.extraInitContainers }}
+{{- if and (eq .name "valkey-wrapper-init") (ne .image $server) }}
+{{- fail (printf "valkey.extraInitContainers: the wrapper's init container (valkey-wrapper-init) runs image %q, but the server runs %q: it loads and writes the server's data files, so it must be the same image. Set its image to %q." .image $server $server) }}
+{{- end }}
+{{- end }}
+{{- if eq (toString .Values.valkey.service.clusterIP) "None" }}
+{{- fail "valkey.service.clusterIP is None: replicas follow the primary through that Service's stable address (the wrapper's init container), which a headless Service does not have. Leave clusterIP unset." }}
+{{- end }}
 {{- end }}
