@@ -179,10 +179,10 @@ ${sections}
 `;
 }
 
-/** Writes reports/upgrade-matrix.{json,md,html}; returns the paths. */
-export function writeUpgradeReport(report: UpgradeReport) {
-  const paths = writeReport("upgrade-matrix", report, upgradeMarkdown(report));
-  const html = join(REPORTS, "upgrade-matrix.html");
+/** Writes reports/<name>.{json,md,html} (default upgrade-matrix); returns the paths. */
+export function writeUpgradeReport(report: UpgradeReport, name = "upgrade-matrix") {
+  const paths = writeReport(name, report, upgradeMarkdown(report));
+  const html = join(REPORTS, `${name}.html`);
   writeFileSync(html, upgradeHtml(report));
   return { ...paths, html };
 }
