@@ -207,6 +207,14 @@ describe("an upgrade step's verdict", () => {
     expect(judgeStep(evidence({ contract: broken, settings: live })).failures).toHaveLength(2);
   });
 
+  test("a restart of the walk's base over the budgets is a warning: the base's restart path is what the platform runs today", () => {
+    const slow = observation({}, { unavailableSeconds: budgets.writesUnavailableSeconds + 5 });
+    const baseline = judgeStep(evidence({ kind: "rolling restart (baseline)", observation: slow }));
+    expect(baseline.failures).toEqual([]);
+    expect(baseline.warnings.join("\n")).toMatch(/writes unavailable for \d+ s, over the contract's budget/);
+    expect(judgeStep(evidence({ observation: slow })).failures.join("\n")).toMatch(/over the contract's budget/);
+  });
+
   test("a rollback to a base that never kept a newer promise is a warning, not a failure", () => {
     const verdict = judgeStep(
       evidence({
