@@ -1,5 +1,5 @@
 /**
- * Which vitest projects each tier runs (README, "What runs where"). `npm test` is the tier a
+ * Which vitest projects each tier runs (README, "Tiers"; docs/ci.md). `npm test` is the tier a
  * platform engineer runs before every change, so it stays near ten minutes on a 2-core
  * machine; `npm run test:full` adds the slow proofs and is what `.ci/run` runs. package.json
  * spells both lists out for vitest; a unit test holds them to these.

@@ -11,7 +11,7 @@ export const UPSTREAM_CHART = "valkey";
 /**
  * The offline chart cache: one folder per upstream version holding the unpacked chart,
  * <cache>/charts/valkey-<version>/valkey/Chart.yaml. `helm pull --untar` fills it on a
- * connected machine; offline it is filled by hand (README, "Offline use").
+ * connected machine; offline it is filled by hand (docs/offline.md).
  */
 export function chartCacheDir(): string {
   return join(cacheDir(), "charts");
@@ -47,7 +47,7 @@ export class UpstreamChartMissing extends Error {
         `and could not be pulled from ${UPSTREAM_REPOSITORY}:\n  ${pullError.trim().split("\n").slice(-2).join("\n  ")}\n` +
         "Fix: on a connected machine the harness pulls it by itself (or run " +
         `\`helm pull valkey --repo ${UPSTREAM_REPOSITORY} --version ${version} --untar --untardir ${join(chartCacheDir(), `valkey-${version}`)}\`); ` +
-        `offline, unpack the chart so that ${join(cachedChartPath(version), "Chart.yaml")} exists (README, "Offline use").`,
+        `offline, unpack the chart so that ${join(cachedChartPath(version), "Chart.yaml")} exists (docs/offline.md).`,
     );
     this.name = "UpstreamChartMissing";
   }

@@ -288,7 +288,7 @@ export const processCrash: Check = {
   notApplicable: (features) =>
     features.appendOnly
       ? undefined
-      : "the environment does not turn the append-only file on: a crash loses the writes since the last RDB save (README, Durability)",
+      : "the environment does not turn the append-only file on: a crash loses the writes since the last RDB save (docs/durability-and-failover.md)",
   disruptive: true,
   requires: "nodeControl",
   async run(context) {

@@ -7,7 +7,7 @@ import { join } from "node:path";
  * `replace` to an older one does not count). Each component is its own Go module, so a
  * cold build compiled client-go and the API types once per component until their go.mod
  * files named the default Kubernetes release's versions of them. This table is that
- * promise, checked by tests/unit/shared-builds.test.ts; README, "Where a cold build goes".
+ * promise, checked by tests/unit/shared-builds.test.ts; docs/node-image.md, "Where a cold build goes".
  */
 
 /** The modules k8s.io/api's packages import: what a component shares when its own dependencies need newer versions of some of client-go's. */

@@ -22,7 +22,7 @@ const plan = upgradePlan();
 if (plan.nothingToDo && !clusterUnavailable) {
   if (isCI())
     throw new Error(
-      `${plan.nothingToDo}. Fill the chart cache (README, "Offline use") or set VALKEY_UPGRADE_CANDIDATES.`,
+      `${plan.nothingToDo}. Fill the chart cache (docs/offline.md) or set VALKEY_UPGRADE_CANDIDATES.`,
     );
   console.warn(`SKIPPED: the upgrade suite: ${plan.nothingToDo}`);
 }
