@@ -21,9 +21,7 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
 const plan = upgradePlan();
 if (plan.nothingToDo && !clusterUnavailable) {
   if (isCI())
-    throw new Error(
-      `${plan.nothingToDo}. Fill the chart cache (docs/offline.md) or set VALKEY_UPGRADE_CANDIDATES.`,
-    );
+    throw new Error(`${plan.nothingToDo}. Fill the chart cache (docs/offline.md) or set VALKEY_UPGRADE_CANDIDATES.`);
   console.warn(`SKIPPED: the upgrade suite: ${plan.nothingToDo}`);
 }
 
