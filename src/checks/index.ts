@@ -5,7 +5,13 @@ import { primaryRestart, processCrash, rdbOnlyRestart, replicaResync } from "./d
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
 import { discovery, scrapeOnlyFromAdmitted, series } from "./prometheus.ts";
-import { replicationOfWrites, replicationTopology, serverSettings, writeSafetyConfig } from "./replication.ts";
+import {
+  helmTest,
+  replicationOfWrites,
+  replicationTopology,
+  serverSettings,
+  writeSafetyConfig,
+} from "./replication.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
 
 export { type Check, type CheckContext, CheckFailure, unmetRequirement, Verdict } from "./check.ts";
@@ -21,6 +27,7 @@ export { type Expected, expectedOf } from "./expected.ts";
 export const CHECKS: readonly Check[] = [
   replicationTopology,
   replicationOfWrites,
+  helmTest,
   writeSafetyConfig,
   serverSettings,
   storageClass,

@@ -127,3 +127,21 @@ export const serverSettings: Check = {
     }
   },
 };
+
+export const helmTest: Check = {
+  id: "chart.helm-test",
+  promise:
+    "passes the chart's own `helm test`: PING and SET through the primary Service, WAIT for minReplicasToWrite replicas, and the key read back on every replica, from a client the NetworkPolicy admits",
+  async run({ release }) {
+    const verdict: Verdict = new Verdict(this.id);
+    const output = await release.helm
+      .run(["test", release.name, "--logs", "--timeout", "180s", ...release.helmArgs()], { timeoutMs: 240_000 })
+      .catch((error: Error) =>
+        verdict.fail(`helm test ${release.name} failed: ${error.message.split("\n").slice(0, 12).join(" / ")}`),
+      );
+    verdict.that(
+      /Phase:\s+Succeeded/.test(output),
+      `helm test ${release.name} did not report a test that succeeded:\n${output}`,
+    );
+  },
+};

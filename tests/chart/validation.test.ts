@@ -61,6 +61,16 @@ const badValues: { case: string; yaml: string; names: RegExp }[] = [
       /valkey-wrapper-init\) runs image "docker\.io\/valkey\/valkey:9\.0\.1", but the server runs "docker\.io\/valkey\/valkey:9\.1\.2".*Set its image to/,
   },
   {
+    case: "a PodDisruptionBudget from both the wrapper and upstream",
+    yaml: "podDisruptionBudget:\n  enabled: true\nvalkey:\n  podDisruptionBudget:\n    enabled: true\n",
+    names: /would both create PodDisruptionBudget valkey.*set valkey\.podDisruptionBudget\.enabled: false/,
+  },
+  {
+    case: "a PrometheusRule from both the wrapper and upstream",
+    yaml: "alerts:\n  prometheusRule:\n    enabled: true\nvalkey:\n  metrics:\n    prometheusRule:\n      enabled: true\n",
+    names: /would both create PrometheusRule valkey/,
+  },
+  {
     case: "a headless primary Service",
     yaml: "valkey:\n  service:\n    clusterIP: None\n",
     names: /valkey\.service\.clusterIP is None/,

@@ -185,6 +185,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
       test.override({ install: { instance: "alerts", extraValuesFiles: [ALERTS_ON] } });
       test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite and through a primary restart's full resync, an unreachable exporter; all resolve", async ({
         cluster,
+        namespaces,
         release: r,
         skip,
       }) => {
@@ -192,10 +193,28 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           return skip("freezes an exporter through its node's containerd: needs the harness's own cluster");
         if (!cluster.info.images?.prometheus) return skip("needs the offline Prometheus image");
         const values = mergeValues(r.declared, readValuesFile(ALERTS_ON));
+        // Where the environment's NetworkPolicy admits scrapes from: Prometheus runs there, with
+        // a copy of the release's rules ConfigMap (rule files come from its own namespace).
+        const where = values.networkPolicy?.enabled
+          ? ((values.networkPolicy.metricsNamespaces as string[])[0] as string)
+          : r.namespace;
+        const rules = where === r.namespace ? `${r.fullname}-alerts` : `${r.namespace}-alerts`.slice(0, 63);
+        if (where !== r.namespace) {
+          await namespaces.ensure(where);
+          const original = await cluster.kube.core.readNamespacedConfigMap({
+            namespace: r.namespace,
+            name: `${r.fullname}-alerts`,
+          });
+          await cluster.kube.core.createNamespacedConfigMap({
+            namespace: where,
+            body: { metadata: { name: rules }, data: original.data },
+          });
+        }
         const prometheus = await startPrometheus(cluster, {
-          namespace: r.namespace,
+          namespace: where,
+          name: `prometheus-alerts-${r.namespace}`.slice(0, 50),
           namespaces: [r.namespace],
-          ruleConfigMaps: [{ name: `${r.fullname}-alerts`, key: "valkey-alerts.yml" }],
+          ruleConfigMaps: [{ name: rules, key: "valkey-alerts.yml" }],
         });
         try {
           await converge({ cluster, release: r, log: console.log });
@@ -341,6 +360,8 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           ).toBeGreaterThanOrEqual((refusal.resumedAt as number) - 2_000);
         } finally {
           await prometheus.stop();
+          if (where !== r.namespace)
+            await cluster.kube.core.deleteNamespacedConfigMap({ namespace: where, name: rules }).catch(() => undefined);
         }
       });
     });

@@ -27,6 +27,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "wrapper.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "wrapper.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: valkey-platform
 {{- end }}
@@ -55,6 +56,12 @@ the field and the fix.
 {{- if and (eq .name "valkey-wrapper-init") (ne .image $server) }}
 {{- fail (printf "valkey.extraInitContainers: the wrapper's init container (valkey-wrapper-init) runs image %q, but the server runs %q: it loads and writes the server's data files, so it must be the same image. Set its image to %q." .image $server $server) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (dig "podDisruptionBudget" "enabled" false .Values.valkey) }}
+{{- fail (printf "podDisruptionBudget.enabled (the wrapper's) and valkey.podDisruptionBudget.enabled (upstream's, 0.10.0 and later) would both create PodDisruptionBudget %s. Keep the wrapper's: set valkey.podDisruptionBudget.enabled: false." (include "wrapper.upstreamFullname" .)) }}
+{{- end }}
+{{- if and .Values.alerts.prometheusRule.enabled (dig "metrics" "prometheusRule" "enabled" false .Values.valkey) }}
+{{- fail (printf "alerts.prometheusRule.enabled (the wrapper's rules) and valkey.metrics.prometheusRule.enabled (upstream's) would both create PrometheusRule %s. Keep one: the wrapper's rules are unit-tested with promtool and proven in a real Prometheus." (include "wrapper.upstreamFullname" .)) }}
 {{- end }}
 {{- if eq (toString .Values.valkey.service.clusterIP) "None" }}
 {{- fail "valkey.service.clusterIP is None: replicas follow the primary through that Service's stable address (the wrapper's init container), which a headless Service does not have. Leave clusterIP unset." }}
