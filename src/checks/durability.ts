@@ -278,7 +278,8 @@ const WRITES_EACH_SIDE = 20;
  * acknowledged earlier was in the file; one acknowledged later came from the restarted server.
  */
 export function outsideAofWindow(lost: readonly WriteRecord[], killIssuedAt: number, killConfirmedAt: number) {
-  return lost.filter((r) => r.answeredAt < killIssuedAt - AOF_WINDOW_MS || r.answeredAt > killConfirmedAt);
+  const ok = (r: WriteRecord) => r.okAt ?? r.answeredAt;
+  return lost.filter((r) => ok(r) < killIssuedAt - AOF_WINDOW_MS || ok(r) > killConfirmedAt);
 }
 
 export const processCrash: Check = {
@@ -345,7 +346,10 @@ export const processCrash: Check = {
       beyond.length === 0,
       `${beyond.length} of ${report.acknowledged} acknowledged writes lost when pod 0's process was killed fall outside the append-only file's window [kill - ${AOF_WINDOW_MS / 1000} s, kill confirmed] (${beyond.filter((r) => r.replicas > 0).length} of them confirmed by WAIT; ${lost.length} lost in all: ${whereLost(ledger)}), e.g. ${beyond
         .slice(0, 3)
-        .map((r) => `${r.key} acknowledged ${((r.answeredAt - killIssuedAt) / 1000).toFixed(2)} s from the kill`)
+        .map(
+          (r) =>
+            `${r.key} acknowledged ${(((r.okAt ?? r.answeredAt) - killIssuedAt) / 1000).toFixed(2)} s from the kill`,
+        )
         .join(", ")}`,
     );
   },

@@ -97,7 +97,8 @@ export function onWallClock(record: WriteRecord, writerStartedAt: number): LostW
   return {
     key: record.key,
     sentAt: Math.round(writerStartedAt + record.at),
-    acknowledgedAt: Math.round(writerStartedAt + record.answeredAt),
+    // When the server said OK, not when a WAIT after it returned: the write was in its hands then.
+    acknowledgedAt: Math.round(writerStartedAt + (record.okAt ?? record.answeredAt)),
     replicas: record.replicas,
   };
 }

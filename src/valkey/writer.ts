@@ -28,8 +28,10 @@ export interface WriteRecord {
   /** ms since the writer started, when the write was sent. */
   at: number;
   outcome: WriteOutcome;
-  /** ms since the writer started, when its answer (or failure) arrived. */
+  /** ms since the writer started, when its answer (or failure) arrived, WAIT included. */
   answeredAt: number;
+  /** ms since the writer started, when the server acknowledged the SET itself (before WAIT). */
+  okAt?: number;
   /** Replicas that confirmed it through WAIT (0 when not waited for or not acknowledged). */
   replicas: number;
   error?: string;
@@ -106,6 +108,7 @@ export class AcknowledgedWriter {
         sent = true;
         const reply = await client.set(key, String(n));
         record.outcome = reply === "OK" ? "acknowledged" : "refused";
+        if (record.outcome === "acknowledged") record.okAt = this.now();
         if (record.outcome === "acknowledged" && this.options.waitReplicas > 0) {
           // A failure of WAIT does not undo the acknowledged write: it stays acknowledged, unconfirmed.
           record.replicas = await client

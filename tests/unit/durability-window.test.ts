@@ -20,6 +20,11 @@ describe("the append-only file's loss window", () => {
     expect(outsideAofWindow(lost, issued, confirmed)).toEqual([]);
   });
 
+  test("judges a write by the moment the server said OK, not by the end of the WAIT after it", () => {
+    const waitedPastTheKill = { ...record(confirmed + 500), okAt: issued - 100 };
+    expect(outsideAofWindow([waitedPastTheKill], issued, confirmed)).toEqual([]);
+  });
+
   test("does not excuse a write acknowledged well before the window, nor one the restarted server acknowledged", () => {
     const early = record(issued - AOF_WINDOW_MS - 1);
     const restarted = record(confirmed + 1);
