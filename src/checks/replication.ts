@@ -132,13 +132,20 @@ export const helmTest: Check = {
   id: "chart.helm-test",
   promise:
     "passes the chart's own `helm test`: PING and SET through the primary Service, WAIT for minReplicasToWrite replicas, and the key read back on every replica, from a client the NetworkPolicy admits",
-  async run({ release }) {
+  async run({ release, cluster }) {
     const verdict: Verdict = new Verdict(this.id);
+    const pod = `${release.fullname}-wrapper-test`;
     const output = await release.helm
       .run(["test", release.name, "--logs", "--timeout", "180s", ...release.helmArgs()], { timeoutMs: 240_000 })
-      .catch((error: Error) =>
-        verdict.fail(`helm test ${release.name} failed: ${error.message.split("\n").slice(0, 12).join(" / ")}`),
-      );
+      .catch(async (error: Error) => {
+        // Helm prints no logs of a test that failed; its pod stays (deleted on success only).
+        const logs = await cluster.kube.core
+          .readNamespacedPodLog({ namespace: release.namespace, name: pod })
+          .catch((e: Error) => `(no logs: ${e.message})`);
+        return verdict.fail(
+          `helm test ${release.name} failed: ${error.message.split("\n")[0]}; the test pod ${pod} printed: ${String(logs).trim()}`,
+        );
+      });
     verdict.that(
       /Phase:\s+Succeeded/.test(output),
       `helm test ${release.name} did not report a test that succeeded:\n${output}`,
