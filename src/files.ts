@@ -12,6 +12,7 @@ import {
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { onProcessEnd } from "./exit.ts";
+import { processAlive } from "./process.ts";
 
 /** Every file below `dir`, sorted, as full paths. */
 export function listFiles(dir: string): string[] {
@@ -103,15 +104,6 @@ function olderThan(path: string, ms: number): boolean {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Runs `work` while holding the lock directory `lock` (made atomically by mkdir, with the
  * holder's pid inside): for first-use work too large to do twice, such as an image build.
@@ -139,7 +131,7 @@ export async function withLock<T>(
           return "";
         }
       })();
-      const abandoned = holder ? !pidAlive(Number(holder)) : olderThan(lock, 10_000);
+      const abandoned = holder ? !processAlive(Number(holder)) : olderThan(lock, 10_000);
       if (abandoned) {
         rmSync(lock, { recursive: true, force: true });
         continue;

@@ -1,6 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { onProcessEnd } from "./exit.ts";
 
+/** Whether a process of this machine is alive (EPERM: alive, someone else's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Children still running: stopped when this process ends, so a stopped run leaves no build or helm behind. */
 const running = new Set<ChildProcess>();
 

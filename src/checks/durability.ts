@@ -1,7 +1,7 @@
 import { killValkeyProcess, waitForValkeyRestart } from "../durability/crash.ts";
 import { ledgerOnEveryPod, lostAnywhere, whereLost } from "../durability/ledger.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
-import { parseInfo, readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
+import { type Dataset, parseInfo, readDataset, replicationInfo, withClient, writeDataset } from "../valkey/index.ts";
 import { AcknowledgedWriter, acknowledgedAfter, type WriteRecord } from "../valkey/writer.ts";
 import { type Check, type CheckContext, Verdict } from "./check.ts";
 
@@ -30,6 +30,28 @@ async function waitForAllAttached(context: CheckContext, verdict: Verdict, momen
       `${await attachedReplicas(context)} of ${context.expected.replicas} replicas attached to pod 0 ${moment}`,
     ),
   );
+}
+
+/** After pod 0's restart: every replica re-attaches and holds the dataset (within 30 s). */
+async function replicasHoldDataset(context: CheckContext, verdict: Verdict, dataset: Dataset): Promise<void> {
+  const { release, expected } = context;
+  await waitForAllAttached(context, verdict, "after pod 0's restart");
+  for (let i = 1; i <= expected.replicas; i++) {
+    await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
+      const read = await waitFor(
+        `pod ${i} to hold the dataset`,
+        async () => {
+          const r = await readDataset(replica, dataset);
+          return r.checksum === dataset.checksum ? r : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      ).catch(() => readDataset(replica, dataset));
+      verdict.that(
+        read.checksum === dataset.checksum,
+        `pod ${i} lacks the dataset after pod 0's restart: ${read.missing} missing`,
+      );
+    });
+  }
 }
 
 export const primaryRestart: Check = {
@@ -72,23 +94,7 @@ export const primaryRestart: Check = {
         `the restarted pod 0 lost data its volume held: ${read.missing} of ${dataset.count} keys missing, ${read.wrong} wrong`,
       );
     });
-    await waitForAllAttached(context, verdict, "after pod 0's restart");
-    for (let i = 1; i <= expected.replicas; i++) {
-      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
-        const read = await waitFor(
-          `pod ${i} to hold the dataset`,
-          async () => {
-            const r = await readDataset(replica, dataset);
-            return r.checksum === dataset.checksum ? r : undefined;
-          },
-          { timeoutMs: 30_000, intervalMs: 500 },
-        ).catch(() => readDataset(replica, dataset));
-        verdict.that(
-          read.checksum === dataset.checksum,
-          `pod ${i} lacks the dataset after pod 0's restart: ${read.missing} missing`,
-        );
-      });
-    }
+    await replicasHoldDataset(context, verdict, dataset);
   },
 };
 
@@ -149,23 +155,7 @@ export const rdbOnlyRestart: Check = {
       const [, appendonly] = (await primary.config("GET", "appendonly")) as [string, string];
       verdict.equal(appendonly, "yes", "appendonly on pod 0 after the restart");
     });
-    await waitForAllAttached(context, verdict, "after pod 0's restart");
-    for (let i = 1; i <= expected.replicas; i++) {
-      await withClient(await release.endpoint(i), release.clientCredentials, async (replica) => {
-        const read = await waitFor(
-          `pod ${i} to hold the dataset`,
-          async () => {
-            const r = await readDataset(replica, dataset);
-            return r.checksum === dataset.checksum ? r : undefined;
-          },
-          { timeoutMs: 30_000, intervalMs: 500 },
-        ).catch(() => readDataset(replica, dataset));
-        verdict.that(
-          read.checksum === dataset.checksum,
-          `pod ${i} lacks the dataset after pod 0's restart: ${read.missing} missing`,
-        );
-      });
-    }
+    await replicasHoldDataset(context, verdict, dataset);
   },
 };
 

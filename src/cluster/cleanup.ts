@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { reportCleanupFailure } from "../cleanup-log.ts";
 import { onEndingSignal, onProcessEnd } from "../exit.ts";
-import { run, runOrThrow } from "../process.ts";
+import { processAlive, run, runOrThrow } from "../process.ts";
 
 /** Every container, volume and network the harness creates carries these labels. */
 export const HARNESS_LABEL = "org.valkey-harness.managed";
@@ -22,15 +22,6 @@ export function harnessLabels(): Record<string, string> {
   return { [HARNESS_LABEL]: "true", [OWNER_PID_LABEL]: owner, [RUN_LABEL]: RUN_ID };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Labelled objects of a kind (`ps -a` or `network ls`) whose owning process is gone. */
 async function orphansOf(kind: "container" | "network"): Promise<{ id: string; name: string; pid: string }[]> {
   const listed = await runOrThrow("docker", [
@@ -48,7 +39,7 @@ async function orphansOf(kind: "container" | "network"): Promise<{ id: string; n
       const [id = "", name = "", pid = ""] = line.split(" ");
       return { id, name, pid };
     })
-    .filter(({ pid }) => pid !== KEPT_OWNER && (!pid || !alive(Number(pid))));
+    .filter(({ pid }) => pid !== KEPT_OWNER && (!pid || !processAlive(Number(pid))));
 }
 
 /**

@@ -1,10 +1,8 @@
 import { afterAll, describe } from "vitest";
-import type { Release } from "../../src/chart/release.ts";
 import { environments } from "../../src/environments.ts";
 import { UPGRADE_SCHEMA, type UpgradeReport, writeUpgradeReport } from "../../src/report/upgrade.ts";
-import { type Revision, resolveRevision } from "../../src/upgrade/revision.ts";
-import { type WalkResult, walkUpgrade } from "../../src/upgrade/walk.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
+import { walkAndReport } from "../support/walks.ts";
 
 /**
  * The last wrapper that ran upstream's RDB-only persistence (the commit before the
@@ -35,46 +33,13 @@ describe.skipIf(!!clusterUnavailable)(
     test.concurrent.for(environments())(
       "%s keeps every key and every acknowledged write on every pod through the upgrade that turns the append-only file on, and back",
       async (env, { cluster, helm, namespaces, monitoring, contract, onTestFailed }) => {
-        report.helm = String(helm);
-        const revisions: Revision[] = [await resolveRevision(LAST_RDB_ONLY_WRAPPER), await resolveRevision("worktree")];
-        const namespace = `from-rdb-${env}-${Math.random().toString(36).slice(2, 7)}`;
-        const log = (line: string) => console.log(line);
-        let release: Release | undefined;
-        onTestFailed(async () => {
-          if (release) console.error(await release.diagnostics());
-        });
-        let result: WalkResult | undefined;
-        try {
-          result = await walkUpgrade(
-            { helm, cluster, namespaces, monitoring, contract, log },
-            env,
-            revisions,
-            namespace,
-            (r) => {
-              release = r;
-            },
-          );
-        } finally {
-          if (result) {
-            report.walks.push({
-              env,
-              revisions: revisions.map((r) => r.label),
-              contractFile: result.contractFile,
-              contractChanges: result.contractChanges,
-            });
-            report.steps.push(...result.steps);
-          }
-          await release
-            ?.uninstall()
-            .catch((error: Error) => console.error(`[from-rdb ${env}] cleanup: ${error.message}`));
-          await cluster.kube
-            .deleteNamespace(namespace)
-            .catch((error: Error) => console.error(`[from-rdb ${env}] cleanup: ${error.message}`));
-        }
-        if (result.failures.length > 0)
-          throw new Error(
-            `the upgrade of ${env} from the last RDB-only wrapper failed:\n- ${result.failures.join("\n- ")}`,
-          );
+        await walkAndReport(
+          { cluster, helm, namespaces, monitoring, contract, onTestFailed },
+          env,
+          [LAST_RDB_ONLY_WRAPPER, "worktree"],
+          report,
+          "from-rdb",
+        );
       },
     );
   },

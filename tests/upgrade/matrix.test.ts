@@ -1,12 +1,10 @@
 import { afterAll, describe } from "vitest";
-import type { Release } from "../../src/chart/release.ts";
 import { checkReportRenders, findChromium } from "../../src/report/browser-check.ts";
 import { UPGRADE_SCHEMA, type UpgradeReport, writeUpgradeReport } from "../../src/report/upgrade.ts";
 import { isCI } from "../../src/settings.ts";
 import { upgradePlan, type Walk } from "../../src/upgrade/plan.ts";
-import { type Revision, resolveRevision } from "../../src/upgrade/revision.ts";
-import { type WalkResult, walkUpgrade } from "../../src/upgrade/walk.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
+import { walkAndReport } from "../support/walks.ts";
 
 /**
  * Upgrades as production lives them: each environment installed at the first revision
@@ -53,45 +51,13 @@ describe.skipIf(!!clusterUnavailable || !!plan.nothingToDo)(`upgrades under load
   test.concurrent.for(plan.walks.map((walk) => ({ ...walk, path: walk.revisions.join(" -> ") })))(
     "$env: $path keeps the platform's contract, loses no acknowledged write on any pod, stays within its budgets, matches the predicted rollout, keeps the data and applies every setting",
     async (walk: Walk, { cluster, helm, namespaces, monitoring, contract, onTestFailed }) => {
-      report.helm = String(helm);
-      const revisions: Revision[] = [];
-      for (const spec of walk.revisions) revisions.push(await resolveRevision(spec));
-      const namespace = `upgrade-${walk.env}-${Math.random().toString(36).slice(2, 7)}`;
-      const log = (line: string) => console.log(line);
-      let release: Release | undefined;
-      onTestFailed(async () => {
-        if (release) console.error(await release.diagnostics());
-      });
-      let result: WalkResult | undefined;
-      try {
-        result = await walkUpgrade(
-          { helm, cluster, namespaces, monitoring, contract, log },
-          walk.env,
-          revisions,
-          namespace,
-          (r) => {
-            release = r;
-          },
-        );
-      } finally {
-        if (result) {
-          report.walks.push({
-            env: walk.env,
-            revisions: revisions.map((r) => r.label),
-            contractFile: result.contractFile,
-            contractChanges: result.contractChanges,
-          });
-          report.steps.push(...result.steps);
-        }
-        const problems: string[] = [];
-        await release?.uninstall().catch((error: Error) => problems.push(`uninstall: ${error.message}`));
-        await cluster.kube
-          .deleteNamespace(namespace)
-          .catch((error: Error) => problems.push(`namespace ${namespace}: ${error.message}`));
-        for (const problem of problems) console.error(`[upgrade ${walk.env}] cleanup: ${problem}`);
-      }
-      if (result.failures.length > 0)
-        throw new Error(`the upgrade walk of ${walk.env} failed:\n- ${result.failures.join("\n- ")}`);
+      await walkAndReport(
+        { cluster, helm, namespaces, monitoring, contract, onTestFailed },
+        walk.env,
+        walk.revisions,
+        report,
+        "upgrade",
+      );
     },
   );
 });
