@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { LineCounter, parseDocument } from "yaml";
 import { environmentValues, isMap, serverConfigOf, type Values } from "./chart/values.ts";
@@ -124,7 +124,14 @@ export function readContract(file: string, chartDir = WRAPPER_CHART): Contract {
           if (!Number.isInteger(n) || (n as number) < 0)
             fail([...p, bound], `must be a whole number, got ${JSON.stringify(n)}`, "give a number such as 1");
         }
+        const { atLeast, atMost } = v as Range;
+        if (atLeast !== undefined && atMost !== undefined && atLeast > atMost)
+          fail(p, `asks at least ${atLeast} and at most ${atMost}: nothing keeps it`, "make atLeast at most atMost");
       };
+      const strings = (v: unknown) => Array.isArray(v) && v.every((item) => typeof item === "string" && item !== "");
+      const labelSets = (v: unknown) =>
+        Array.isArray(v) &&
+        v.every((set) => isMap(set) && Object.values(set).every((label) => typeof label === "string"));
       switch (key) {
         case "replicas":
         case "minReplicasToWrite":
@@ -135,17 +142,21 @@ export function readContract(file: string, chartDir = WRAPPER_CHART): Contract {
             fail(at, `must be true (got ${JSON.stringify(value)})`, "remove the line to make no promise");
           break;
         case "authentication":
-          if (!isMap(value) || !Array.isArray(value.users) || value.users.some((u: unknown) => typeof u !== "string"))
+          if (!isMap(value) || !strings(value.users) || value.users.length === 0)
             fail(at, "must list the ACL users that must exist", "write users: [default, ...]");
           break;
         case "networkPolicy":
           if (
             !isMap(value) ||
-            !Array.isArray(value.allowedNamespaces ?? []) ||
-            !Array.isArray(value.allowedPodLabels ?? []) ||
-            Object.keys(value).some((k) => k !== "allowedNamespaces" && k !== "allowedPodLabels")
+            Object.keys(value).some((k) => k !== "allowedNamespaces" && k !== "allowedPodLabels") ||
+            !strings(value.allowedNamespaces) ||
+            !labelSets(value.allowedPodLabels)
           )
-            fail(at, "must give allowedNamespaces and allowedPodLabels lists", "list exactly the clients admitted");
+            fail(
+              at,
+              "must give allowedNamespaces (names) and allowedPodLabels (label sets), both lists",
+              "list exactly the clients admitted, [] for none",
+            );
           break;
         case "podDisruptionBudget":
           if (!isMap(value) || !("maxUnavailable" in value))
@@ -161,9 +172,12 @@ export function readContract(file: string, chartDir = WRAPPER_CHART): Contract {
             fail(at, `must be Retain or Delete (got ${JSON.stringify(value)})`, "use Retain");
           break;
         case "budgets":
+          if (!isMap(value)) fail(at, "must map budgets to their figures", "write primaryRestart: and upgradeStep:");
           for (const [kind, budget] of Object.entries(value as Values)) {
             const defaults = BUDGET_DEFAULTS[kind as keyof Budgets] as Record<string, number> | undefined;
             if (!defaults) fail([...at, kind], "is not a budget", "use primaryRestart or upgradeStep");
+            if (!isMap(budget))
+              fail([...at, kind], "must map figures to numbers", `give ${Object.keys(defaults as object).join(", ")}`);
             for (const [name, n] of Object.entries(budget as Values)) {
               if (!(name in (defaults as Record<string, number>)))
                 fail(
@@ -382,6 +396,11 @@ export function judgeValues(terms: Terms, values: Values): PromiseVerdict[] {
   return verdicts;
 }
 
+/** Whether a values file sets a dotted path itself. */
+function setsPath(file: string, path: string): boolean {
+  return parseDocument(readFileSync(file, "utf8")).hasIn(path.split("."));
+}
+
 /** The line of a dotted values path in a values file (its nearest existing parent), or undefined. */
 export function lineInValuesFile(file: string, path: string): number | undefined {
   const lines = new LineCounter();
@@ -408,11 +427,14 @@ export function assertEnvironmentsKeep(contract: Contract, chartDir: string, val
   for (const env of environments(chartDir)) {
     const merged = values ? values(env) : environmentValues(env, chartDir);
     for (const verdict of judgeValues(contract.terms[env] as Terms, merged).filter((v) => !v.kept)) {
-      const file = environmentValuesFile(env, chartDir);
+      // The file that sets the value: the environment's, else the chart's defaults (values.yaml).
+      const envFile = environmentValuesFile(env, chartDir);
+      const defaultsFile = join(chartDir, "values.yaml");
+      const file = !setsPath(envFile, verdict.path) && setsPath(defaultsFile, verdict.path) ? defaultsFile : envFile;
       const line = lineInValuesFile(file, verdict.path);
       const contractLine = contract.line(env, verdict.promise);
       problems.push(
-        `${relative(process.cwd(), file)}${line ? `:${line}` : ""}: breaks the platform's promise ${promiseLabel(env, verdict.promise)} (${relative(process.cwd(), contract.file)}${contractLine ? `:${contractLine}` : ""}): it asks ${verdict.asks}, the values say ${verdict.found} (${verdict.path}). Fix: restore ${verdict.path} in values.${env}.yaml, or change the promise in the contract in a reviewed pull request`,
+        `${relative(process.cwd(), file)}${line ? `:${line}` : ""}: breaks the platform's promise ${promiseLabel(env, verdict.promise)} (${relative(process.cwd(), contract.file)}${contractLine ? `:${contractLine}` : ""}): it asks ${verdict.asks}, the values say ${verdict.found} (${verdict.path}). Fix: restore ${verdict.path} in ${basename(file)}, or change the promise in the contract in a reviewed pull request`,
       );
     }
   }

@@ -133,7 +133,15 @@ export async function withLock<T>(
       })();
       const abandoned = holder ? !processAlive(Number(holder)) : olderThan(lock, 10_000);
       if (abandoned) {
-        rmSync(lock, { recursive: true, force: true });
+        // Moved aside first, in one step: of two waiters that saw it abandoned, one moves it,
+        // and the other's move fails instead of removing the lock the first then takes.
+        const aside = `${lock}.abandoned-${process.pid}-${Math.random().toString(36).slice(2)}`;
+        try {
+          renameSync(lock, aside);
+          rmSync(aside, { recursive: true, force: true });
+        } catch {
+          // another waiter moved it
+        }
         continue;
       }
       if (!told && waiting) waiting(holder || "?");

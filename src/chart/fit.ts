@@ -153,7 +153,7 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
     // The wrapper's init container runs the server's image (the chart refuses another).
     for (const container of initContainers ?? []) {
       if (container.name !== WRAPPER_INIT_CONTAINER) continue;
-      container.image = images.valkey;
+      container.image = `${server.image.registry}/${server.image.repository}:${server.image.tag}`;
       container.imagePullPolicy = server.image.pullPolicy;
       record.images.initContainers = [...(record.images.initContainers ?? []), container.name];
     }

@@ -45,6 +45,18 @@ export interface Check {
   run: (context: CheckContext) => Promise<void>;
 }
 
+/**
+ * Thrown by a check that finds at run time it cannot judge this release (a revision without
+ * the feature, a promise the fit had to relax): reported as skipped with the reason, never as
+ * a pass.
+ */
+export class CheckNotApplicable extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "CheckNotApplicable";
+  }
+}
+
 /** A check's verdict that the chart or cluster breaks its promise. */
 export class CheckFailure extends Error {
   readonly check: string;

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import { PolicyV1Api, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { asks, inRange, type PromiseName, promiseLabel, type Range, type Terms } from "../contract.ts";
 import { rawPing, withClient } from "../valkey/index.ts";
-import { type Check, type CheckContext, Verdict } from "./check.ts";
+import { type Check, type CheckContext, CheckNotApplicable, Verdict } from "./check.ts";
 
 /**
  * The platform's contract judged live: each promise of charts/valkey/contract.yaml read
@@ -150,7 +150,13 @@ function admittedClients(policies: V1NetworkPolicy[], port: number, ownPods: Rec
   for (const policy of policies) {
     for (const rule of policy.spec?.ingress ?? []) {
       const ports = rule.ports ?? [];
-      if (ports.length > 0 && !ports.some((p) => p.port === port || p.port === undefined)) continue;
+      // A named port or a range may cover Valkey's port: counted as covering it.
+      const covers = (p: { port?: number | string; endPort?: number }) =>
+        p.port === undefined ||
+        typeof p.port === "string" ||
+        p.port === port ||
+        (p.endPort !== undefined && Number(p.port) <= port && port <= p.endPort);
+      if (ports.length > 0 && !ports.some(covers)) continue;
       if (!rule._from || rule._from.length === 0) {
         open.push(`${policy.metadata?.name} admits every source`);
         continue;
@@ -192,14 +198,27 @@ export const contractNetworkPolicy: Check = {
     const want = termsOf(context).networkPolicy as NonNullable<Terms["networkPolicy"]>;
     const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
     const all = (await cluster.kube.networking.listNamespacedNetworkPolicy({ namespace: release.namespace })).items;
+    // Policies add up: one that selects any of the release's pods admits its sources to that pod.
     const selecting = all.filter((policy) =>
-      pods.every((pod) =>
+      pods.some((pod) =>
         Object.entries(policy.spec?.podSelector?.matchLabels ?? {}).every(([k, v]) => pod.metadata?.labels?.[k] === v),
       ),
     );
+    const unguarded = pods
+      .filter(
+        (pod) =>
+          !selecting.some(
+            (policy) =>
+              (policy.spec?.policyTypes ?? ["Ingress"]).includes("Ingress") &&
+              Object.entries(policy.spec?.podSelector?.matchLabels ?? {}).every(
+                ([k, v]) => pod.metadata?.labels?.[k] === v,
+              ),
+          ),
+      )
+      .map((pod) => pod.metadata?.name as string);
     verdict.that(
-      selecting.some((p) => (p.spec?.policyTypes ?? ["Ingress"]).includes("Ingress")),
-      `no NetworkPolicy selects the release's pods (policies in ${release.namespace}: ${all.map((p) => p.metadata?.name).join(", ") || "none"})`,
+      unguarded.length === 0,
+      `no NetworkPolicy of type Ingress selects ${unguarded.join(", ")} (policies in ${release.namespace}: ${all.map((p) => p.metadata?.name).join(", ") || "none"})`,
     );
     const admitted = admittedClients(selecting, 6379, release.selector);
     verdict.that(admitted.open.length === 0, admitted.open.join("; "));
@@ -250,12 +269,10 @@ export const contractAntiAffinity: Check = {
     const verdict: PromiseAsserter = verdictFor(this, context, "antiAffinity");
     const { release, cluster } = context;
     const relaxed = release.fit.antiAffinityRelaxed;
-    if (relaxed) {
-      context.log(
-        `[contract ${release.env}] anti-affinity not judged: the fit relaxed it (${relaxed.pods} pods on ${relaxed.nodes} node(s))`,
+    if (relaxed)
+      throw new CheckNotApplicable(
+        `the fit relaxed the required anti-affinity to fit ${relaxed.pods} pods on ${relaxed.nodes} node(s): the promise cannot be judged on this cluster`,
       );
-      return;
-    }
     const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
     for (const pod of pods) {
       const terms = pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
@@ -282,8 +299,9 @@ export const contractReclaimPolicy: Check = {
   async run(context) {
     const verdict: PromiseAsserter = verdictFor(this, context, "reclaimPolicy");
     const { release, cluster } = context;
-    const claims = (await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: release.namespace }))
-      .items;
+    const claims = (
+      await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: release.namespace })
+    ).items.filter((claim) => claim.metadata?.name?.startsWith(`valkey-data-${release.fullname}-`));
     verdict.that(claims.length > 0, "the release has no volume claims");
     const volumes = (await cluster.kube.core.listPersistentVolume()).items;
     for (const claim of claims) {

@@ -14,7 +14,14 @@ import {
 } from "./replication.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
 
-export { type Check, type CheckContext, CheckFailure, unmetRequirement, Verdict } from "./check.ts";
+export {
+  type Check,
+  type CheckContext,
+  CheckFailure,
+  CheckNotApplicable,
+  unmetRequirement,
+  Verdict,
+} from "./check.ts";
 export { termsOf } from "./contract.ts";
 export { type Expected, expectedOf } from "./expected.ts";
 

@@ -3,6 +3,7 @@
  * (translated to the VALKEY_UPGRADE_* settings, validated there) and run through vitest.
  */
 import { spawn } from "node:child_process";
+import { onEndingSignal } from "../exit.ts";
 import { checkSettings } from "../settings.ts";
 import { resolveRevision } from "../upgrade/revision.ts";
 import { type CommandSpec, fail, parseCommandLine } from "./args.ts";
@@ -53,7 +54,6 @@ try {
   fail(spec, error instanceof Error ? error.message : String(error));
 }
 const child = spawn("npx", ["vitest", "run", "--project", "upgrade"], { stdio: "inherit", env });
-const stop = (signal: NodeJS.Signals) => child.kill(signal);
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
+// The suite removes its cluster on the signal it gets: pass ours on before this process ends.
+onEndingSignal("the upgrade suite", (signal) => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

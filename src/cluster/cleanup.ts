@@ -91,13 +91,20 @@ function listRunObjects(kind: "container" | "network", keptToo: boolean): string
     ],
     { encoding: "utf8" },
   );
-  return (listed.stdout ?? "")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => line.split(" ") as [string, string | undefined])
-    .filter(([id, pid]) => (keptToo || pid !== KEPT_OWNER) && ![...released].some((r) => r.startsWith(id)))
-    .map(([id]) => id);
+  return (
+    (listed.stdout ?? "")
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(" ") as [string, string | undefined])
+      // Containers are listed by their short ID (released holds full ones), networks by name.
+      .filter(
+        ([id, pid]) =>
+          (keptToo || pid !== KEPT_OWNER) &&
+          ![...released].some((r) => (kind === "container" ? r.startsWith(id) : r === id)),
+      )
+      .map(([id]) => id)
+  );
 }
 
 /**
@@ -132,8 +139,14 @@ let endHandlersInstalled = false;
 function removeOnProcessEnd(): void {
   if (endHandlersInstalled) return;
   endHandlersInstalled = true;
-  onEndingSignal("the run's containers and networks", () => removeRunObjects(true));
-  onProcessEnd("the run's containers and networks", () => removeRunObjects(false));
+  let removedBySignal = false;
+  onEndingSignal("the run's containers and networks", () => {
+    removedBySignal = true;
+    removeRunObjects(true);
+  });
+  onProcessEnd("the run's containers and networks", () => {
+    if (!removedBySignal) removeRunObjects(false);
+  });
 }
 
 /** Hands a container over to outlive the process (a kept cluster's node, once started). */

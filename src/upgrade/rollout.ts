@@ -149,6 +149,8 @@ export async function observeRollout(
   let converged = 0;
   let actionAtWriterMs = 0;
   let convergedAtWriterMs = 0;
+  let stopped: ReturnType<typeof stopEverything>;
+  const stopEverything = () => Promise.all([loading, writer.stop(), watching]);
   try {
     await sleep(quiet);
     await watcher.firstLook(10_000);
@@ -168,10 +170,14 @@ export async function observeRollout(
     await writer.acknowledgedSince(convergedAtWriterMs, WRITES_EACH_SIDE, 30_000);
     await sleep(quiet);
   } finally {
+    // Whatever happened, the writer, the load and the watcher stop here (they are bounded, but
+    // by minutes, and the release is about to be uninstalled).
     stopLoad.abort();
     watcher.stop();
+    stopped = stopEverything();
+    await stopped.catch(() => undefined);
   }
-  const [load, report] = await Promise.all([loading, writer.stop(), watching]);
+  const [load, report] = await stopped;
   const ledger = await ledgerOnEveryPod(release, report.records);
   const acknowledged = report.records.filter((r) => r.outcome === "acknowledged");
   const timeline = load.timeline ?? [];
@@ -225,6 +231,7 @@ class PodWatcher {
   private readonly inPlace: ContainerRestart[] = [];
   private readonly counted = new Map<string, number>();
   private looked = false;
+  private lastListError = "";
   private stopped = false;
   blind?: string;
 
@@ -238,7 +245,8 @@ class PodWatcher {
   async firstLook(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (!this.looked && performance.now() < deadline) await sleep(100);
-    if (!this.looked) this.blind = `the pods could not be listed within ${timeoutMs / 1000} s before the action`;
+    if (!this.looked)
+      this.blind = `the pods could not be listed within ${timeoutMs / 1000} s before the action${this.lastListError ? `: ${this.lastListError}` : ""}`;
   }
 
   async run(): Promise<void> {
@@ -262,7 +270,7 @@ class PodWatcher {
       } else if (pods) {
         for (const pod of pods) this.compare(pod);
       }
-      if (!this.looked && lastError) this.blind = `the pods could not be listed: ${lastError}`;
+      if (!this.looked && lastError) this.lastListError = lastError;
       await sleep(250);
     }
   }

@@ -1,6 +1,13 @@
 import type { Release } from "../chart/release.ts";
 import { featuresOf } from "../chart/values.ts";
-import { CHECKS, type CheckContext, expectedOf, termsOf, unmetRequirement } from "../checks/index.ts";
+import {
+  CHECKS,
+  type CheckContext,
+  CheckNotApplicable,
+  expectedOf,
+  termsOf,
+  unmetRequirement,
+} from "../checks/index.ts";
 import type { SettingVerdict } from "../report/upgrade.ts";
 
 /**
@@ -32,6 +39,10 @@ export async function settingsInEffect(
       await check.run({ ...context, release, expected: expectedOf(release) });
       verdicts.push({ check: check.id, promise: check.promise, result: "pass" });
     } catch (error) {
+      if (error instanceof CheckNotApplicable) {
+        verdicts.push({ check: check.id, promise: check.promise, result: "skipped", message: error.message });
+        continue;
+      }
       verdicts.push({
         check: check.id,
         promise: check.promise,

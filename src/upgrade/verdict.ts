@@ -21,6 +21,8 @@ export interface StepEvidence {
   contract: { before: PromiseVerdict[]; after: PromiseVerdict[] };
   /** The dataset written after install, read back from every pod, or the rollout not where the step put it. */
   dataProblem?: string;
+  /** The walk's base revision (what the platform runs today); steps that go back to it only warn about it. */
+  base?: string;
 }
 
 export interface StepVerdict {
@@ -111,7 +113,10 @@ export function judgeStep(evidence: StepEvidence): StepVerdict {
   // The baseline and the rollback run the revision the walk started from (what the platform
   // runs today): its contract findings and the cost of its restarts are said, not failed; the
   // revision under test is judged by the upgrade steps.
-  const atBase = evidence.kind === "rolling restart (baseline)" || evidence.kind === "rollback";
+  const atBase =
+    evidence.kind === "rolling restart (baseline)" ||
+    evidence.kind === "rollback" ||
+    (evidence.kind === "migration" && evidence.base !== undefined && evidence.to === evidence.base);
   const overBudget: string[] = [];
   if (w.unavailableSeconds > budgets.writesUnavailableSeconds)
     overBudget.push(

@@ -111,6 +111,7 @@ export async function walkUpgrade(
       budgets: terms.budgets.upgradeStep,
       contract: { before: onPaper(from), after: onPaper(to) },
       dataProblem,
+      base: first.label,
     };
     const verdict = judgeStep(evidence);
     const step: UpgradeStep = {

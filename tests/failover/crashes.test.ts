@@ -95,7 +95,7 @@ describe.skipIf(!!clusterUnavailable)("the durability verdicts", () => {
     expect(beyond.length, "lost writes aof-always's promise does not allow").toBe(measured.lost);
   });
 
-  test("bound the append-only file's window on both sides: the upstream default's measured primary crash, judged by aof-everysec's last-seconds promise, fails on the writes acknowledged well before the kill", ({
+  test("bound the append-only file's window from below: the upstream default's measured primary crash, judged by aof-everysec's last-seconds promise, fails on the writes acknowledged well before the kill", ({
     skip,
   }) => {
     const measured = results.find(

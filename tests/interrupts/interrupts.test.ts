@@ -114,7 +114,11 @@ async function interruptedRun(moment: Moment): Promise<{ output: string; child: 
     interrupted = true;
     setTimeout(() => {
       output += `\n--- ${moment.signal} to the ${moment.to === "group" ? "process group" : "main process"}\n`;
-      process.kill(moment.to === "group" ? -(child.pid as number) : (child.pid as number), moment.signal);
+      try {
+        process.kill(moment.to === "group" ? -(child.pid as number) : (child.pid as number), moment.signal);
+      } catch {
+        output += "(the run had already ended)\n";
+      }
     }, moment.delayMs);
   };
   child.stdout?.on("data", watch);

@@ -114,6 +114,17 @@ describe("the platform's contract", () => {
       "defaults:\n  budgets:\n    upgradeStep:\n      p99: 5\n",
       /contract\.yaml:4: defaults\.budgets\.upgradeStep\.p99: is not a figure of this budget/,
     ],
+    [
+      "a NetworkPolicy promise without its namespaces",
+      'environments:\n  prod-01:\n    networkPolicy:\n      allowedPodLabels: [{ a: "b" }]\n',
+      /contract\.yaml:3: environments\.prod-01\.networkPolicy: must give allowedNamespaces \(names\) and allowedPodLabels/,
+    ],
+    [
+      "a range nothing keeps",
+      "defaults:\n  replicas: {atLeast: 5, atMost: 1}\n",
+      /contract\.yaml:2: defaults\.replicas: asks at least 5 and at most 1: nothing keeps it/,
+    ],
+    ["budgets that are no map", "defaults:\n  budgets: 5\n", /contract\.yaml:2: defaults\.budgets: must map budgets/],
   ])("refuses a contract with %s, naming the file, the line and the fix", (_, text, message) => {
     const dir = chartCopy();
     writeFileSync(join(dir, "contract.yaml"), text);

@@ -31,7 +31,7 @@ describe.skipIf(!!clusterUnavailable)(
     });
 
     test.concurrent.for(environments())(
-      "%s keeps every key and every acknowledged write on every pod through the upgrade that turns the append-only file on, and back",
+      "%s keeps every key and every acknowledged write on every pod through the upgrade that turns the append-only file on, and back, and every step passes its verdict",
       async (env, { cluster, helm, namespaces, monitoring, contract, onTestFailed }) => {
         await walkAndReport(
           { cluster, helm, namespaces, monitoring, contract, onTestFailed },
