@@ -217,6 +217,22 @@ const SPECS = {
     parse: choice(["auto", "privileged", "sandbox"] as const),
     fallback: () => "auto" as const,
   }),
+  VALKEY_CHART: spec({
+    accepts: "worktree, or oci://host[:port]/path/valkey:version",
+    default: "worktree",
+    description:
+      "The wrapper chart the install suite installs: the worktree's charts/valkey staged with its pinned upstream, or the package pushed to an OCI registry (npm run chart:package -- --push), pulled and installed as published; it must hold the worktree's files",
+    parse: (raw) => {
+      if (raw === "worktree") return raw;
+      if (!/^oci:\/\/[a-z0-9.-]+(:\d{1,5})?(\/[a-z0-9._-]+)*\/[a-z0-9._-]+:[0-9A-Za-z.+_-]+$/.test(raw)) {
+        throw new Invalid(
+          "say worktree, or give a pushed chart as oci://host[:port]/path/name:version, e.g. oci://127.0.0.1:5000/charts/valkey:2.0.0",
+        );
+      }
+      return raw;
+    },
+    fallback: () => "worktree",
+  }),
   VALKEY_HELM: spec({
     accepts: "4, 3, path",
     default: "4",

@@ -4,12 +4,14 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { Cluster } from "../cluster/index.ts";
 import { environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
+import { scratchDir } from "../files.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
-import { cacheDir } from "../settings.ts";
+import { cacheDir, setting } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
 import type { Helm } from "./helm.ts";
+import { packageDifferences, parseChartReference, pullChart } from "./package.ts";
 import { environmentValues, mergeValues, readValuesFile, type Values } from "./values.ts";
 import { pinnedUpstreamVersion, stageChart } from "./wrapper.ts";
 
@@ -458,11 +460,33 @@ async function writeFit(cluster: Cluster, installed: Values, env: string, namesp
   return { file, record: fit.record };
 }
 
+/**
+ * The chart an install without an explicit one gets: the worktree's, or (VALKEY_CHART) the
+ * package pushed to an OCI registry, pulled as a team's tooling would and refused unless it
+ * holds the worktree's files: the published artefact is what the checks then judge.
+ */
+async function publishedChartOrWorktree(helm: Helm, env: string, log: (line: string) => void): Promise<string> {
+  const source = setting("VALKEY_CHART");
+  if (source === "worktree") return WRAPPER_CHART;
+  const reference = parseChartReference(source);
+  if (!reference) throw new Error(`VALKEY_CHART=${source} is not an OCI chart reference`);
+  const chart = await pullChart(helm, reference, scratchDir("pulled-chart-"));
+  const differences = packageDifferences(chart);
+  if (differences.length > 0) {
+    throw new Error(
+      `VALKEY_CHART=${source} is not the worktree's chart: ${differences.join("; ")}. ` +
+        "Fix: push the worktree's package (npm run chart:package -- --push <oci://repository>) or unset VALKEY_CHART.",
+    );
+  }
+  log(`[install ${env}] chart: ${source}, pulled and installed as published (it holds the worktree's files)`);
+  return chart;
+}
+
 /** Installs an environment's values into a namespace and waits until every pod is Ready. */
 export async function installRelease(helm: Helm, cluster: Cluster, options: InstallOptions): Promise<Release> {
   const log = options.log ?? console.log;
-  const chartDir = options.chartDir ?? WRAPPER_CHART;
-  const declaredChartDir = options.declaredChartDir ?? chartDir;
+  const chartDir = options.chartDir ?? (await publishedChartOrWorktree(helm, options.env, log));
+  const declaredChartDir = options.declaredChartDir ?? (options.chartDir ? chartDir : WRAPPER_CHART);
   const upstreamVersion = options.upstreamVersion ?? pinnedUpstreamVersion(chartDir);
   const name = options.release ?? "valkey";
   const chart = await stageChart(helm, upstreamVersion, chartDir);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { WRAPPER_CHART } from "../environments.ts";
@@ -28,6 +28,14 @@ export function pinnedUpstreamVersion(chartDir = WRAPPER_CHART): string {
   return dependency.version;
 }
 
+/** True for a chart folder that carries its upstream chart (a pulled package): installed as it is, never re-staged. */
+export function carriesUpstream(chartDir: string, upstreamVersion: string): boolean {
+  const upstream = join(chartDir, "charts", UPSTREAM_CHART, "Chart.yaml");
+  return (
+    existsSync(upstream) && (parse(readFileSync(upstream, "utf8")) as { version: string }).version === upstreamVersion
+  );
+}
+
 /** Bumped whenever stageChart writes its copies differently. */
 const STAGING_FORMAT = 2;
 
@@ -53,6 +61,8 @@ export async function stageChart(
   upstreamVersion = pinnedUpstreamVersion(),
   chartDir = WRAPPER_CHART,
 ): Promise<string> {
+  // A pulled package carries its upstream chart: installed as it was published, never re-staged.
+  if (carriesUpstream(chartDir, upstreamVersion)) return chartDir;
   const upstream = await resolveUpstreamChart(helm, upstreamVersion);
   const pinnedChart = await resolveUpstreamChart(helm, pinnedUpstreamVersion(chartDir));
   const wrapperFiles = (dir: string) => (source: string) => !source.startsWith(join(dir, "charts"));

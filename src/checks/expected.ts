@@ -1,5 +1,5 @@
 import { WRAPPER_INIT_CONTAINER } from "../chart/fit.ts";
-import { scaleBytes, scaleResourceList } from "../chart/quantity.ts";
+import { bytes, scaleBytes, scaleResourceList } from "../chart/quantity.ts";
 import type { Release } from "../chart/release.ts";
 import { serverConfigOf, type Values } from "../chart/values.ts";
 
@@ -61,6 +61,12 @@ export interface Expected {
   podDisruptionBudget: { enabled: boolean; maxUnavailable: number | string };
   /** Server settings the environment's valkeyConfig declares, directive -> value. */
   serverConfig: Record<string, string>;
+  /**
+   * What the wrapper derives (serverConfig): maxmemory in bytes, serverConfig's share of the
+   * server container's memory limit (0 without a limit), and the eviction policy. Each is
+   * undefined where valkeyConfig sets it itself (config.server-settings checks those).
+   */
+  memory: { maxmemory?: number; policy?: string };
 }
 
 /** upstream's replica.replicationUser when the environment names none. */
@@ -158,5 +164,16 @@ export function expectedOf(release: Release): Expected {
       maxUnavailable: values.podDisruptionBudget?.maxUnavailable ?? 1,
     },
     serverConfig: serverConfigOf(values),
+    memory: derivedMemory(values),
+  };
+}
+
+function derivedMemory(values: Values): Expected["memory"] {
+  const declared = serverConfigOf(values);
+  const limit = values.valkey?.resources?.limits?.memory;
+  const percent = Number(values.serverConfig?.maxmemoryPercentOfLimit);
+  return {
+    maxmemory: "maxmemory" in declared ? undefined : limit ? Math.floor((bytes(limit) * percent) / 100) : 0,
+    policy: "maxmemory-policy" in declared ? undefined : String(values.serverConfig?.maxmemoryPolicy),
   };
 }

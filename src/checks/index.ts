@@ -2,6 +2,7 @@ import { authentication, networkPolicy } from "./access.ts";
 import type { Check } from "./check.ts";
 import { CONTRACT_CHECKS } from "./contract.ts";
 import { primaryRestart, processCrash, rdbOnlyRestart, replicaResync } from "./durability.ts";
+import { maxmemory } from "./memory.ts";
 import { exporters, scrapeAnnotations } from "./metrics.ts";
 import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
 import { discovery, scrapeOnlyFromAdmitted, series } from "./prometheus.ts";
@@ -37,6 +38,7 @@ export const CHECKS: readonly Check[] = [
   helmTest,
   writeSafetyConfig,
   serverSettings,
+  maxmemory,
   storageClass,
   volumeClaims,
   exporters,

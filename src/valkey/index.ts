@@ -146,6 +146,52 @@ export async function readDataset(
   return { checksum: hash.digest("hex"), missing, wrong };
 }
 
+/** What `fillMemory` wrote and where used memory ended. */
+export interface MemoryFill {
+  keys: string[];
+  usedBytes: number;
+  maxmemory: number;
+}
+
+/**
+ * Writes values of `valueBytes` under `prefix` until the server's used memory reaches
+ * `share` of its maxmemory (bounded: never more keys than maxmemory / valueBytes), then
+ * returns the keys. Fails on a server without maxmemory.
+ */
+export async function fillMemory(
+  client: Redis,
+  prefix: string,
+  share: number,
+  valueBytes = 256 * 1024,
+): Promise<MemoryFill> {
+  const [, max] = (await client.config("GET", "maxmemory")) as [string, string];
+  const maxmemory = Number(max);
+  if (!(maxmemory > 0)) throw new Error(`maxmemory is ${max}: there is no limit to fill up to`);
+  const used = async () => Number(parseInfo(await client.info("memory")).used_memory);
+  const value = "m".repeat(valueBytes);
+  const keys: string[] = [];
+  let usedBytes = await used();
+  while (usedBytes < share * maxmemory) {
+    if (keys.length > maxmemory / valueBytes) {
+      throw new Error(
+        `wrote ${keys.length} values of ${valueBytes} bytes and used memory is still ${usedBytes} of ${maxmemory}`,
+      );
+    }
+    // Small steps near the target, so that it stops short of maxmemory.
+    const batch = Math.max(1, Math.min(16, Math.floor((share * maxmemory - usedBytes) / valueBytes)));
+    const pipeline = client.pipeline();
+    for (let i = 0; i < batch; i++) {
+      const key = `${prefix}:${keys.length}`;
+      keys.push(key);
+      pipeline.set(key, value);
+    }
+    const failed = (await pipeline.exec())?.find(([error]) => error);
+    if (failed) throw failed[0];
+    usedBytes = await used();
+  }
+  return { keys, usedBytes, maxmemory };
+}
+
 /** Parses Prometheus text exposition into metric samples (name with labels -> value). */
 export function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();

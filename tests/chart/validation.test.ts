@@ -71,6 +71,26 @@ const badValues: { case: string; yaml: string; names: RegExp }[] = [
     names: /would both create PrometheusRule valkey/,
   },
   {
+    case: "a memory limit with a fraction the chart cannot derive maxmemory from",
+    yaml: "valkey:\n  resources:\n    limits:\n      memory: 1.5Gi\n",
+    names: /valkey\.resources\.limits\.memory is "1\.5Gi".*1536Mi, not 1\.5Gi/,
+  },
+  {
+    case: "maxmemory that leaves no headroom",
+    yaml: "serverConfig:\n  maxmemoryPercentOfLimit: 99\n",
+    names: /serverConfig[./]maxmemoryPercentOfLimit/,
+  },
+  {
+    case: "an eviction policy Valkey does not know",
+    yaml: "serverConfig:\n  maxmemoryPolicy: lru\n",
+    names: /serverConfig[./]maxmemoryPolicy/,
+  },
+  {
+    case: "extra server configs that drop the wrapper's",
+    yaml: "valkey:\n  extraValkeyConfigs:\n    - name: mine\n      mountPath: /mine\n",
+    names: /valkey\.extraValkeyConfigs has no entry named valkey-wrapper-server.*Add `- name: valkey-wrapper-server`/,
+  },
+  {
     case: "a headless primary Service",
     yaml: "valkey:\n  service:\n    clusterIP: None\n",
     names: /valkey\.service\.clusterIP is None/,

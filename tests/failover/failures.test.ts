@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect } from "vitest";
+import { bytes } from "../../src/chart/quantity.ts";
 import { environmentsOf, mergeValues, readValuesFile } from "../../src/chart/values.ts";
 import { platformContract } from "../../src/contract.ts";
 import { ledgerOnEveryPod, lostAnywhere, whereLost } from "../../src/durability/ledger.ts";
@@ -9,7 +10,7 @@ import { AlertWatcher } from "../../src/prometheus/alert-watch.ts";
 import { durationSeconds, secondsUntilAlert } from "../../src/prometheus/alerts.ts";
 import { startPrometheus } from "../../src/prometheus/index.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
-import { readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
+import { fillMemory, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { refusalWindow } from "../../src/valkey/refusals.ts";
 import { AcknowledgedWriter, acknowledgedAfter, type WriteRecord } from "../../src/valkey/writer.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
@@ -183,7 +184,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
     // Each scenario breaks a release of its own, so the scenarios run side by side.
     describe("alerts", () => {
       test.override({ install: { instance: "alerts", extraValuesFiles: [ALERTS_ON] } });
-      test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite and through a primary restart's full resync, an unreachable exporter; all resolve", async ({
+      test("fires the chart's alerts in a real Prometheus: writes refused while replicas are below minReplicasToWrite and through a primary restart's full resync, an unreachable exporter, used memory near the maxmemory the chart derives from the memory limit; all resolve", async ({
         cluster,
         namespaces,
         release: r,
@@ -308,6 +309,29 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
             alertLooksFailed: watcher.failedLooks,
           };
 
+          // Memory near maxmemory, which the chart derived from alerts-on.yaml's memory limit:
+          // values fill the primary (and through replication every replica) past the alert's
+          // ratio, then are deleted. ValkeyMemoryNearLimit fires, then resolves.
+          const memoryNearLimitFor = durationSeconds(values.alerts.memoryNearLimit.for);
+          const share = Number(values.alerts.memoryNearLimit.ratio) + 0.04;
+          const fill = await withClient(await r.endpoint("primary"), r.clientCredentials, (c) =>
+            fillMemory(c, `alerts-memory:${env}`, share),
+          );
+          const filledAt = performance.now();
+          const memoryFired = await secondsUntilAlert(prometheus, "ValkeyMemoryNearLimit", "firing", 120_000);
+          await withClient(await r.endpoint("primary"), r.clientCredentials, async (c) => {
+            for (let i = 0; i < fill.keys.length; i += 100) await c.del(...fill.keys.slice(i, i + 100));
+          });
+          const memoryResolved = await secondsUntilAlert(prometheus, "ValkeyMemoryNearLimit", "resolved", 120_000);
+          const memory = {
+            for: memoryNearLimitFor,
+            maxmemory: fill.maxmemory,
+            filledToBytes: fill.usedBytes,
+            keysWritten: fill.keys.length,
+            firedAfterSeconds: memoryFired,
+            resolvedAfterSeconds: memoryResolved,
+          };
+
           findings.alerts = {
             scrapeAndEvaluationIntervalSeconds: interval,
             writesRefused: { for: writesRefusedFor, firedAfterSeconds: fired, resolvedAfterSeconds: resolved },
@@ -317,6 +341,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
               resolvedAfterSeconds: exporterResolved,
             },
             primaryRestart: restart,
+            memoryNearLimit: memory,
           };
           console.log(`[failover ${env}] alerts: ${JSON.stringify(findings.alerts)}`);
           // Firing takes the `for` window, plus up to one scrape and one evaluation interval to see it.
@@ -326,6 +351,16 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
           expect(exporterFired, "seconds until ValkeyExporterDown fired").toBeLessThanOrEqual(
             exporterDownFor + 2 * interval + 5,
           );
+          // maxmemory is the chart's share of alerts-on.yaml's limit, computed here from the files.
+          expect(fill.maxmemory, "maxmemory the chart derived from the memory limit").toBe(
+            Math.floor(
+              (bytes(values.valkey.resources.limits.memory) * values.serverConfig.maxmemoryPercentOfLimit) / 100,
+            ),
+          );
+          expect(
+            memoryFired,
+            `seconds until ValkeyMemoryNearLimit fired, used memory at ${fill.usedBytes} of ${fill.maxmemory} bytes ${((performance.now() - filledAt) / 1000).toFixed(0)} s ago`,
+          ).toBeLessThanOrEqual(memoryNearLimitFor + 2 * interval + 5);
 
           // The primary restart: the window of refused writes, then the alert within it.
           const timeline = `(seconds after pod 0's deletion: ${JSON.stringify(restart)})`;

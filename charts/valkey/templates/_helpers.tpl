@@ -47,7 +47,7 @@ the field and the fix.
 {{- if and .Values.networkPolicy.enabled .Values.valkey.networkPolicy }}
 {{- fail "networkPolicy.enabled (the wrapper's policy) and valkey.networkPolicy (upstream's) are both set: two policies would each allow what the other denies. Keep one." }}
 {{- end }}
-{{- $appendonly := regexFindAll "(?m)^[ \t]*appendonly[ \t]+\"?[a-zA-Z]+" (.Values.valkey.valkeyConfig | default "") -1 | last | default "" }}
+{{- $appendonly := regexFindAll "(?im)^[ \t]*appendonly[ \t]+\"?[a-zA-Z]+" (.Values.valkey.valkeyConfig | default "") -1 | last | default "" }}
 {{- if and (not (regexMatch "(?i)yes$" $appendonly)) (not .Values.serverConfig.allowWithoutAppendOnly) }}
 {{- fail "valkey.valkeyConfig has no `appendonly yes` line (it replaces the wrapper's persistence lines wholesale), so the release would keep RDB snapshots only and a crash would lose every write since the last one. Start valkeyConfig with the wrapper's lines (appendonly yes, appendfsync everysec, see values.yaml), or set serverConfig.allowWithoutAppendOnly: true if the environment means it." }}
 {{- end }}
@@ -63,7 +63,47 @@ the field and the fix.
 {{- if and .Values.alerts.prometheusRule.enabled (dig "metrics" "prometheusRule" "enabled" false .Values.valkey) }}
 {{- fail (printf "alerts.prometheusRule.enabled (the wrapper's rules) and valkey.metrics.prometheusRule.enabled (upstream's) would both create PrometheusRule %s. Keep one: the wrapper's rules are unit-tested with promtool and proven in a real Prometheus." (include "wrapper.upstreamFullname" .)) }}
 {{- end }}
+{{- $wrapperInit := false }}
+{{- range .Values.valkey.extraInitContainers }}{{ if eq .name "valkey-wrapper-init" }}{{ $wrapperInit = true }}{{ end }}{{ end }}
+{{- $serverLines := false }}
+{{- range .Values.valkey.extraValkeyConfigs }}{{ if eq .name "valkey-wrapper-server" }}{{ $serverLines = true }}{{ end }}{{ end }}
+{{- if and $wrapperInit (not $serverLines) }}
+{{- fail "valkey.extraValkeyConfigs has no entry named valkey-wrapper-server: a list set there replaces the wrapper's, whose ConfigMap holds the server lines (maxmemory, maxmemory-policy) the wrapper's init container appends to valkey.conf. Add `- name: valkey-wrapper-server` with `mountPath: /wrapper/server` to the list." }}
+{{- end }}
+{{- $_ := include "wrapper.serverLines" . }}
 {{- if eq (toString .Values.valkey.service.clusterIP) "None" }}
 {{- fail "valkey.service.clusterIP is None: replicas follow the primary through that Service's stable address (the wrapper's init container), which a headless Service does not have. Leave clusterIP unset." }}
+{{- end }}
+{{- end }}
+
+{{/*
+A Kubernetes memory quantity in bytes: whole numbers with a binary (Ki, Mi, Gi, Ti) or
+decimal (k, M, G, T) suffix, or none. Fails naming the field for anything else.
+*/}}
+{{- define "wrapper.bytes" -}}
+{{- $quantity := toString .quantity }}
+{{- $number := regexFind "^[0-9]+" $quantity }}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- $unit := trimPrefix $number $quantity }}
+{{- if or (not $number) (not (hasKey $units $unit)) }}
+{{- fail (printf "%s is %q: the chart derives maxmemory from it and reads whole numbers with a unit of Ki, Mi, Gi, Ti, k, M, G or T (or none). Write it so (1536Mi, not 1.5Gi), or set maxmemory in valkey.valkeyConfig." .field $quantity) }}
+{{- end }}
+{{- mul (int64 $number) (get $units $unit) }}
+{{- end }}
+
+{{/*
+The server lines the wrapper adds to valkey.conf (serverConfig): maxmemory as a share of
+the server container's memory limit and the eviction policy, each unless valkeyConfig
+sets it. One directive a line.
+*/}}
+{{- define "wrapper.serverLines" -}}
+{{- $config := .Values.valkey.valkeyConfig | default "" }}
+{{- $limit := dig "resources" "limits" "memory" "" .Values.valkey }}
+{{- if and $limit (not (regexMatch "(?im)^[ \t]*maxmemory[ \t]" $config)) }}
+{{- $bytes := include "wrapper.bytes" (dict "quantity" $limit "field" "valkey.resources.limits.memory") | int64 }}
+maxmemory {{ div (mul $bytes (int64 .Values.serverConfig.maxmemoryPercentOfLimit)) 100 }}
+{{- end }}
+{{- if not (regexMatch "(?im)^[ \t]*maxmemory-policy[ \t]" $config) }}
+maxmemory-policy {{ .Values.serverConfig.maxmemoryPolicy }}
 {{- end }}
 {{- end }}
