@@ -13,8 +13,10 @@ export interface Prediction {
   podTemplateChanges: string[];
   /** StatefulSet fields the API server refuses to change (the upgrade must fail). */
   immutableChanges: string[];
-  /** The StatefulSet those fields belong to. */
+  /** The StatefulSet whose immutable fields change, if one does. */
   immutableStatefulSet?: string;
+  /** The StorageClass whose immutable fields change (provisioner, parameters, reclaimPolicy, volumeBindingMode), if one does. */
+  immutableStorageClass?: string;
   /** Other objects added, removed or changed (`ConfigMap/valkey-config changed`). */
   otherChanges: string[];
 }
@@ -37,6 +39,14 @@ const MUTABLE_STATEFULSET_FIELDS = new Set([
   "persistentVolumeClaimRetentionPolicy",
   "minReadySeconds",
 ]);
+
+/** StorageClass fields the API server refuses to change, with the defaults it fills in. */
+const IMMUTABLE_STORAGECLASS_FIELDS: Record<string, unknown> = {
+  provisioner: undefined,
+  parameters: {},
+  reclaimPolicy: "Delete",
+  volumeBindingMode: "Immediate",
+};
 
 const short = (value: unknown) => {
   const text = JSON.stringify(value) ?? "absent";
@@ -67,17 +77,26 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
   const beforeByKey = new Map(before.map((m) => [key(m), m]));
   const afterByKey = new Map(after.map((m) => [key(m), m]));
   const otherChanges: string[] = [];
+  const immutableChanges: string[] = [];
+  let immutableStorageClass: string | undefined;
   for (const k of new Set([...beforeByKey.keys(), ...afterByKey.keys()])) {
     if (k.startsWith("StatefulSet/")) continue;
     const [b, a] = [beforeByKey.get(k), afterByKey.get(k)];
     if (!b) otherChanges.push(`${k} added`);
     else if (!a) otherChanges.push(`${k} removed`);
-    else if (!isDeepStrictEqual(b, a)) otherChanges.push(`${k} changed`);
+    else if (!isDeepStrictEqual(b, a)) {
+      otherChanges.push(`${k} changed`);
+      if (a.kind !== "StorageClass") continue;
+      for (const [field, fallback] of Object.entries(IMMUTABLE_STORAGECLASS_FIELDS)) {
+        const changed = differences(b[field] ?? fallback, a[field] ?? fallback, `${k}.${field}`);
+        if (changed.length > 0) immutableStorageClass = a.metadata.name;
+        immutableChanges.push(...changed);
+      }
+    }
   }
   const setsBefore = before.filter((m) => m.kind === "StatefulSet");
   const setsAfter = after.filter((m) => m.kind === "StatefulSet");
   const podTemplateChanges: string[] = [];
-  const immutableChanges: string[] = [];
   let immutableStatefulSet: string | undefined;
   for (const set of setsAfter) {
     const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
@@ -103,12 +122,28 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
       otherChanges.push(`StatefulSet/${set.metadata.name} removed`);
   }
   if (immutableChanges.length > 0) {
+    const refusals: string[] = [];
+    if (immutableStorageClass) {
+      const fields = immutableChanges
+        .filter((c) => c.startsWith("StorageClass/"))
+        .map((c) => c.slice(`StorageClass/${immutableStorageClass}.`.length).split(/[.[:]/)[0]);
+      refusals.push(
+        `StorageClass ${immutableStorageClass} field(s) ${[...new Set(fields)].join(", ")} (delete the class first, then upgrade)`,
+      );
+    }
+    if (immutableStatefulSet) {
+      const fields = immutableChanges.filter((c) => c.startsWith("spec.")).map((c) => c.split(/[.[:]/)[1]);
+      refusals.push(
+        `StatefulSet field(s) ${[...new Set(fields)].join(", ")} (delete the StatefulSet with --cascade=orphan first, then upgrade)`,
+      );
+    }
     return {
       kind: "rejected",
-      reason: `the API server refuses to change StatefulSet field(s) ${[...new Set(immutableChanges.map((c) => c.split(/[.[:]/)[1]))].join(", ")}: the upgrade must fail (delete the StatefulSet with --cascade=orphan first, then upgrade)`,
+      reason: `the API server refuses to change ${refusals.join(" and ")}: the upgrade must fail`,
       podTemplateChanges,
       immutableChanges,
       immutableStatefulSet,
+      immutableStorageClass,
       otherChanges,
     };
   }

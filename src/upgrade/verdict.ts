@@ -37,8 +37,14 @@ export interface StepVerdict {
 
 /** What the API server refused, from its error: `StatefulSet/valkey spec` or `StorageClass/valkey parameters`. */
 export function refusedField(error: string): { object: string; field: string } | undefined {
-  const match = /(\w+)\.[\w.]+ "([^"]+)" is invalid: ([\w.[\]]+): Forbidden/.exec(error);
+  const match =
+    /(\w+)\.[\w.]+ "([^"]+)" is invalid: ([\w.[\]]+): (?:Forbidden|Invalid value: .*field is immutable)/.exec(error);
   return match ? { object: `${match[1]}/${match[2]}`, field: match[3] as string } : undefined;
+}
+
+/** The migration an operator runs for a refused change of immutable StorageClass fields. */
+export function storageClassMigration(name: string): string {
+  return `kubectl delete storageclass ${name}, then run the same helm upgrade again: Helm creates the class anew; volumes already bound keep their PersistentVolumes as provisioned, only volumes provisioned later get the new settings (the class is cluster-wide: check that no other release uses it)`;
 }
 
 /** The migration an operator runs for a refused change of immutable StatefulSet fields. */
@@ -69,13 +75,18 @@ export function judgeStep(evidence: StepEvidence): StepVerdict {
 
   if (o.error) {
     const refused = refusedField(o.error);
-    if (
-      prediction?.kind === "rejected" &&
-      refused &&
-      refused.object === `StatefulSet/${prediction.immutableStatefulSet}`
-    ) {
+    const predictedObjects = [
+      prediction?.immutableStorageClass && `StorageClass/${prediction.immutableStorageClass}`,
+      prediction?.immutableStatefulSet && `StatefulSet/${prediction.immutableStatefulSet}`,
+    ].filter(Boolean);
+    if (prediction?.kind === "rejected" && refused && predictedObjects.includes(refused.object)) {
       const fields = [...new Set(prediction.immutableChanges.map((c) => c.split(":")[0]))].join(", ");
-      migration = statefulSetMigration(refused.object.split("/")[1] as string, evidence.namespace);
+      migration = [
+        prediction.immutableStorageClass && storageClassMigration(prediction.immutableStorageClass),
+        prediction.immutableStatefulSet && statefulSetMigration(prediction.immutableStatefulSet, evidence.namespace),
+      ]
+        .filter(Boolean)
+        .join("; and ");
       failures.push(
         `the API server refused the upgrade: ${refused.object} cannot change ${fields} in place (${refused.field}: Forbidden). Migration an operator must run: ${migration}`,
       );

@@ -129,18 +129,23 @@ export async function walkUpgrade(
     return verdict;
   };
 
-  /** Deletes the StatefulSet but not its pods, then runs `redo` (the refused helm command) again, under observation. */
+  /**
+   * Runs the refused change's migration: deletes the StorageClass, and the StatefulSet but not
+   * its pods, whichever the prediction named; then `redo` (the refused helm command) again,
+   * under observation.
+   */
   const migrate = async (from: Revision, to: Revision, prediction: Prediction, redo: () => Promise<void>) => {
     const migrationPrediction: Prediction = {
       ...prediction,
       kind: prediction.podTemplateChanges.length > 0 ? "restart" : "no-restart",
-      reason: `the migration recreates StatefulSet ${prediction.immutableStatefulSet} around its running pods; ${prediction.podTemplateChanges.length > 0 ? "the pod template changes too, so every pod restarts" : "the pod template is the same, so no pod restarts"}`,
+      reason: `the migration recreates ${[prediction.immutableStorageClass && `StorageClass ${prediction.immutableStorageClass}`, prediction.immutableStatefulSet && `StatefulSet ${prediction.immutableStatefulSet} around its running pods`].filter(Boolean).join(" and ")}; ${prediction.podTemplateChanges.length > 0 ? "the pod template changes too, so every pod restarts" : "the pod template is the same, so no pod restarts"}`,
     };
     const observation = await observeRollout(
       release,
       `migration to ${to.label}`,
       async () => {
-        await orphanStatefulSet(release, prediction.immutableStatefulSet as string);
+        if (prediction.immutableStorageClass) await deleteStorageClass(release, prediction.immutableStorageClass);
+        if (prediction.immutableStatefulSet) await orphanStatefulSet(release, prediction.immutableStatefulSet);
         await redo();
       },
       { log },
@@ -189,6 +194,21 @@ export async function walkUpgrade(
     }
   }
   return result;
+}
+
+/** Deletes a StorageClass (bound volumes keep running), then waits until it is gone. */
+async function deleteStorageClass(release: Release, name: string): Promise<void> {
+  const storage = release.cluster.kube.storage;
+  await storage.deleteStorageClass({ name });
+  await waitFor(
+    `StorageClass ${name} to be deleted`,
+    () =>
+      storage.readStorageClass({ name }).then(
+        () => false,
+        (error) => statusCode(error) === 404,
+      ),
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
 }
 
 /** Deletes a StatefulSet and leaves its pods running (`kubectl delete --cascade=orphan`), then waits until it is gone. */

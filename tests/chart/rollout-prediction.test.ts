@@ -49,6 +49,30 @@ describe("rollout prediction from rendered manifests", () => {
     expect(prediction.immutableChanges.join("\n")).toContain("storage");
   });
 
+  test.each([
+    ["parameters", "storageClass:\n  parameters:\n    type: pd-ssd\n"],
+    ["reclaimPolicy", "storageClass:\n  reclaimPolicy: Retain\n"],
+    ["provisioner", "storageClass:\n  provisioner: ebs.csi.aws.com\n"],
+  ])(
+    "a StorageClass %s change is refused by the API server: the upgrade must fail, naming the class and the migration",
+    async (field, yaml) => {
+      const prediction = await predict([env], [env, valuesFile(`class-${field}`, yaml)]);
+      expect(prediction.kind, prediction.reason).toBe("rejected");
+      expect(prediction.immutableStorageClass).toBe("valkey");
+      expect(prediction.reason).toContain(`StorageClass valkey field(s) ${field} (delete the class first`);
+      expect(prediction.immutableChanges.join("\n")).toContain(`StorageClass/valkey.${field}`);
+    },
+  );
+
+  test("allowVolumeExpansion is the StorageClass field that may change: no restart, no refusal", async () => {
+    const prediction = await predict(
+      [env],
+      [env, valuesFile("no-expansion", "storageClass:\n  allowVolumeExpansion: false\n")],
+    );
+    expect(prediction.kind, prediction.reason).toBe("no-restart");
+    expect(prediction.otherChanges).toContain("StorageClass/valkey changed");
+  });
+
   test("a Service annotation only changes the Service: no restart", async () => {
     const annotated = valuesFile("service-annotation", "valkey:\n  service:\n    annotations:\n      team: data\n");
     const prediction = await predict([env], [env, annotated]);

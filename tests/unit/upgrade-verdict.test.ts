@@ -173,6 +173,35 @@ describe("an upgrade step's verdict", () => {
     expect(verdict.migration).toMatch(/--cascade=orphan/);
   });
 
+  test("fails a predicted refusal of a StorageClass change, with its migration", () => {
+    const classRefusal =
+      'Error: UPGRADE FAILED: cannot patch "valkey-dev-01" with kind StorageClass: StorageClass.storage.k8s.io "valkey-dev-01" is invalid: parameters: Forbidden: updates to parameters are forbidden.';
+    const verdict = judgeStep(
+      evidence({
+        prediction: {
+          ...rejected,
+          immutableChanges: ['StorageClass/valkey-dev-01.parameters.type: "pd-balanced" -> "pd-ssd"'],
+          immutableStatefulSet: undefined,
+          immutableStorageClass: "valkey-dev-01",
+        },
+        observation: observation({ error: classRefusal, restarts: [] }),
+      }),
+    );
+    expect(verdict.predictionHeld).toBe(true);
+    expect(verdict.failures.join("\n")).toMatch(/refused the upgrade: StorageClass\/valkey-dev-01 cannot change/);
+    expect(verdict.migration).toMatch(
+      /^kubectl delete storageclass valkey-dev-01, then run the same helm upgrade again/,
+    );
+    expect(
+      refusedField(
+        'StorageClass.storage.k8s.io "c" is invalid: volumeBindingMode: Invalid value: "Immediate": field is immutable',
+      ),
+    ).toEqual({
+      object: "StorageClass/c",
+      field: "volumeBindingMode",
+    });
+  });
+
   test("does not take any helm error for the predicted refusal", () => {
     const verdict = judgeStep(
       evidence({ prediction: rejected, observation: observation({ error: "Error: timed out waiting", restarts: [] }) }),

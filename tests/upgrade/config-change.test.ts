@@ -50,7 +50,8 @@ describe.skipIf(!!clusterUnavailable || !cachedUpstreamVersions().includes("0.9.
         await cluster.kube.createNamespace(namespace);
         const r = await installRelease(helm, cluster, { env: "dev-01", namespace, upstreamVersion: "0.9.0" });
         release = r;
-        const changed = wrapperWithDirective("maxmemory-policy allkeys-lru");
+        // dev-01 runs allkeys-lru (serverConfig.maxmemoryPolicy): another policy, so that the change shows.
+        const changed = wrapperWithDirective("maxmemory-policy volatile-lru");
         const before = await r.target();
         const after = await r.target({ chartDir: changed, upstreamVersion: "0.9.0" });
         const prediction = await predictRollout(helm, before, after, r.name, r.namespace);
