@@ -132,6 +132,8 @@ export async function missingBuildTools(): Promise<string[]> {
   for (const tool of ["go", "gcc", "debootstrap"]) {
     if ((await run("sh", ["-c", `command -v ${tool}`])).code !== 0) missing.push(tool);
   }
+  // debootstrap makes the node image's Debian root as root: a build without it cannot succeed.
+  if (process.getuid?.() !== 0) missing.push("root (debootstrap needs it: sudo npm run images)");
   return missing;
 }
 
