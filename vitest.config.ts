@@ -18,7 +18,13 @@ const suite = (name: string, order: number, extra: Record<string, unknown> = {})
 
 export default defineConfig({
   test: {
-    reporters: ["default", "./tests/support/timing-reporter.ts"],
+    // A reporters list replaces vitest's defaults: on GitHub Actions the annotations of
+    // failures on the pull request come from the github-actions reporter, named here.
+    reporters: [
+      "default",
+      "./tests/support/timing-reporter.ts",
+      ...(process.env.GITHUB_ACTIONS === "true" ? ["github-actions"] : []),
+    ],
     // Integration projects of one group order run side by side: they wait on Kubernetes far
     // more than they compute, each in namespaces of its own.
     maxWorkers: 8,
