@@ -7,6 +7,7 @@ import { environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
+import { crashLoop, rolloutProgress } from "../kube/pod-state.ts";
 import { cacheDir, setting } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
@@ -282,10 +283,14 @@ export class Release {
    * Waits until the StatefulSet has rolled out: every pod of the current revision exists
    * and is Ready (what `helm --wait` waits for, with a message that names what is missing).
    */
-  async waitReady(timeoutMs = 300_000): Promise<void> {
+  async waitReady(timeoutMs = 300_000, log?: (line: string) => void): Promise<void> {
     let last = "";
-    await waitFor(
-      `${this.fullname} in ${this.namespace} to roll out with every pod Ready`,
+    let said = "";
+    let saidAt = 0;
+    const started = performance.now();
+    const what = `${this.fullname} in ${this.namespace} to roll out with every pod Ready`;
+    const outcome = await waitFor(
+      what,
       async () => {
         const set = await this.cluster.kube.apps.readNamespacedStatefulSet({
           name: this.fullname,
@@ -294,17 +299,29 @@ export class Release {
         const want = set.spec?.replicas ?? 0;
         const s = set.status;
         last = `${s?.readyReplicas ?? 0}/${want} Ready, ${s?.updatedReplicas ?? 0} updated, revision ${s?.currentRevision} -> ${s?.updateRevision}`;
-        return (
+        const pods = await this.cluster.kube.pods(this.namespace, this.labelSelector);
+        // A container that keeps crashing will not become Ready: say so now, not at the timeout.
+        const crash = crashLoop(pods);
+        if (crash) return { crash };
+        const progress = rolloutProgress(pods, want);
+        const now = performance.now();
+        if (log && (progress !== said || now - saidAt > 15_000)) {
+          log(`[rollout ${this.env}] ${((now - started) / 1000).toFixed(0)} s: ${progress}`);
+          said = progress;
+          saidAt = now;
+        }
+        const done =
           (s?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 0) &&
           (s?.readyReplicas ?? 0) === want &&
           (s?.updatedReplicas ?? 0) === want &&
-          s?.currentRevision === s?.updateRevision
-        );
+          s?.currentRevision === s?.updateRevision;
+        return done ? { crash: undefined } : undefined;
       },
       { timeoutMs, intervalMs: 500 },
     ).catch((error: Error) => {
       throw new Error(`${error.message}; last status: ${last}`);
     });
+    if (outcome.crash) throw new Error(`stopped waiting for ${what}: ${outcome.crash}`);
   }
 
   /** Asks for a rolling restart, as `kubectl rollout restart` does: a new pod template annotation. */
@@ -397,7 +414,12 @@ async function deleteRetainedVolumes(cluster: Cluster, namespace: string): Promi
   return failures;
 }
 
-async function runHelmInstall(release: Release, chart: string, timeoutSeconds = 300): Promise<void> {
+async function runHelmInstall(
+  release: Release,
+  chart: string,
+  timeoutSeconds = 300,
+  log?: (line: string) => void,
+): Promise<void> {
   const args = [
     "upgrade",
     "--install",
@@ -410,7 +432,7 @@ async function runHelmInstall(release: Release, chart: string, timeoutSeconds = 
   ];
   try {
     await release.helm.run(args);
-    await release.waitReady(timeoutSeconds * 1000);
+    await release.waitReady(timeoutSeconds * 1000, log);
   } catch (error) {
     throw new InstallError(
       `helm upgrade --install of environment ${release.env} (upstream valkey ${release.upstreamVersion}) failed: ${error instanceof Error ? error.message : error}`,
@@ -523,7 +545,8 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
   });
   for (const line of release.adaptations) log(`[install ${options.env}] fit: ${line}`);
   const started = performance.now();
-  await runHelmInstall(release, chart, options.timeoutSeconds ?? 300);
+  log(`[install ${options.env}] helm upgrade --install ${name} into ${options.namespace}`);
+  await runHelmInstall(release, chart, options.timeoutSeconds ?? 300, log);
   release.installSeconds = (performance.now() - started) / 1000;
   log(
     `[install ${options.env}] ${helm} installed upstream valkey ${upstreamVersion} in ${release.installSeconds.toFixed(1)} s`,

@@ -1,0 +1,43 @@
+import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import { isPodReady } from "./index.ts";
+
+/** Restarts after which a container in CrashLoopBackOff is broken, not starting (a crash scenario kills once). */
+export const CRASH_LOOP_RESTARTS = 3;
+
+const statusesOf = (pod: V1Pod): V1ContainerStatus[] => [
+  ...(pod.status?.initContainerStatuses ?? []),
+  ...(pod.status?.containerStatuses ?? []),
+];
+
+/** One pod's state in a few words: `Ready`, `Init:1/2`, `valkey: CrashLoopBackOff (3 restarts)`, `Pending: Unschedulable`. */
+export function podState(pod: V1Pod): string {
+  if (isPodReady(pod)) return "Ready";
+  const waiting = statusesOf(pod).find((s) => s.state?.waiting?.reason && s.state.waiting.reason !== "PodInitializing");
+  if (waiting) return `${waiting.name}: ${waiting.state?.waiting?.reason} (${waiting.restartCount} restarts)`;
+  const inits = pod.status?.initContainerStatuses ?? [];
+  const initsDone = inits.filter((s) => s.state?.terminated?.exitCode === 0).length;
+  if (inits.length > 0 && initsDone < inits.length) return `Init:${initsDone}/${inits.length}`;
+  const unschedulable = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
+  if (unschedulable)
+    return `Pending: ${unschedulable.reason}${unschedulable.message ? ` (${unschedulable.message})` : ""}`;
+  return pod.status?.phase === "Running" ? "Running, not Ready" : (pod.status?.phase ?? "unknown");
+}
+
+/** `2/3 pods Ready; valkey-2: Init:1/2`: how far a rollout is, and where it waits. */
+export function rolloutProgress(pods: V1Pod[], want: number): string {
+  const ready = pods.filter(isPodReady).length;
+  const waiting = pods.filter((p) => !isPodReady(p)).map((p) => `${p.metadata?.name}: ${podState(p)}`);
+  return `${ready}/${want} pods Ready${waiting.length ? `; ${waiting.join("; ")}` : ""}`;
+}
+
+/** A container in CrashLoopBackOff after CRASH_LOOP_RESTARTS restarts, with its last exit, or undefined. */
+export function crashLoop(pods: V1Pod[]): string | undefined {
+  for (const pod of pods) {
+    for (const status of statusesOf(pod)) {
+      if (status.state?.waiting?.reason !== "CrashLoopBackOff" || status.restartCount < CRASH_LOOP_RESTARTS) continue;
+      const last = status.lastState?.terminated;
+      return `container ${status.name} of ${pod.metadata?.name} is in CrashLoopBackOff after ${status.restartCount} restarts${last ? ` (last exit ${last.exitCode}${last.reason ? `, ${last.reason}` : ""}${last.message ? `: ${last.message.trim().split("\n").slice(-3).join(" / ")}` : ""})` : ""}`;
+    }
+  }
+  return undefined;
+}
