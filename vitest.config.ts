@@ -49,7 +49,10 @@ export default defineConfig({
       // Mutation batches install side by side, three at a time; the upgrade walk beside them
       // (its verdicts are writes lost, predictions and settings, not latency figures).
       suite("mutations", 2, { maxConcurrency: 3 }),
-      suite("upgrade", 2),
+      // A walk of three hops, or prod-01's four pods through four rollouts, beside the
+      // mutation batches takes 10-12 min on two cores (prod-01 and the matrix ran out of
+      // 600 s there): its own, longer timeout.
+      suite("upgrade", 2, { testTimeout: 1_200_000 }),
       // Measures how long writes stop and what crashes lose: four releases at a time.
       suite("failover", 3, { maxConcurrency: 4 }),
       // Crashes agent nodes, which takes every pod on them: alone.
