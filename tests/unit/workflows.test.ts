@@ -53,7 +53,8 @@ describe("GitHub workflows", () => {
       const { writeFileSync } = await import("node:fs");
       writeFileSync(
         broken,
-        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n",
+        // A GitHub expression, not a template literal's placeholder.
+        `on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo $\{{ github.nope }}\n`,
       );
       const result = await actionlint([broken]);
       expect(result.code).toBe(1);
