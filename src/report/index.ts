@@ -25,3 +25,30 @@ export function writeReport(name: string, data: unknown, markdown: string): { js
   if (process.env.GITHUB_STEP_SUMMARY) appendFileSync(process.env.GITHUB_STEP_SUMMARY, `${markdown.trimEnd()}\n\n`);
   return { json, markdown: md };
 }
+
+const UNITS: [suffix: string, unit: string][] = [
+  ["Seconds", "s"],
+  ["Ms", "ms"],
+  ["Bytes", "bytes"],
+];
+
+/**
+ * A measured value in words for a report's cell, instead of JSON: `{ firedAfterSeconds: 12.3,
+ * looks: 4 }` -> `fired after: 12.3 s; looks: 4`. Keys ending in Seconds, Ms or Bytes give
+ * their unit; nested objects are named by their key; absent values read "none".
+ */
+export function inWords(value: unknown): string {
+  if (value === undefined || value === null) return "none";
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "number") return Number.isInteger(value) ? value.toLocaleString("en-US") : String(value);
+  if (Array.isArray(value)) return value.length === 0 ? "none" : value.map(inWords).join(", ");
+  if (typeof value !== "object") return String(value);
+  return Object.entries(value as Record<string, unknown>)
+    .map(([key, item]) => {
+      const unit = UNITS.find(([suffix]) => key.endsWith(suffix) && key !== suffix);
+      const name = (unit ? key.slice(0, -unit[0].length) : key).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+      if (item !== null && typeof item === "object" && !Array.isArray(item)) return `${name}: (${inWords(item)})`;
+      return `${name}: ${inWords(item)}${unit && typeof item === "number" ? ` ${unit[1]}` : ""}`;
+    })
+    .join("; ");
+}

@@ -9,7 +9,7 @@ import { waitFor } from "../../src/kube/index.ts";
 import { AlertWatcher } from "../../src/prometheus/alert-watch.ts";
 import { durationSeconds, secondsUntilAlert } from "../../src/prometheus/alerts.ts";
 import { startPrometheus } from "../../src/prometheus/index.ts";
-import { markdownTable, writeReport } from "../../src/report/index.ts";
+import { inWords, markdownTable, writeReport } from "../../src/report/index.ts";
 import { fillMemory, readDataset, withClient, writeDataset } from "../../src/valkey/index.ts";
 import { refusalWindow } from "../../src/valkey/refusals.ts";
 import { AcknowledgedWriter, acknowledgedAfter, type WriteRecord } from "../../src/valkey/writer.ts";
@@ -38,7 +38,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_FAI
 
     afterAll(() => {
       if (Object.keys(findings).length === 0) return;
-      const rows = Object.entries(findings).map(([scenario, result]) => [scenario, JSON.stringify(result)]);
+      const rows = Object.entries(findings).map(([scenario, result]) => [scenario, inWords(result)]);
       writeReport(
         `failover-${env}`,
         { env, findings },

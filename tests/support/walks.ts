@@ -16,7 +16,7 @@ export async function walkAndReport(
   prefix: string,
 ): Promise<void> {
   const { onTestFailed, ...walkContext } = context;
-  report.helm = String(context.helm);
+  report.helm = `helm ${context.helm.version}`;
   const revisions: Revision[] = [];
   for (const spec of specs) revisions.push(await resolveRevision(spec));
   const namespace = `${prefix}-${env}-${Math.random().toString(36).slice(2, 7)}`;
