@@ -20,7 +20,9 @@ export function podState(pod: V1Pod): string {
   const unschedulable = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
   if (unschedulable)
     return `Pending: ${unschedulable.reason}${unschedulable.message ? ` (${unschedulable.message})` : ""}`;
-  return pod.status?.phase === "Running" ? "Running, not Ready" : (pod.status?.phase ?? "unknown");
+  if (pod.status?.phase === "Running") return "Running, not Ready";
+  // Scheduled, its init containers done or not yet reported: the containers are being created.
+  return pod.status?.phase === "Pending" && pod.spec?.nodeName ? "Pending: starting" : (pod.status?.phase ?? "unknown");
 }
 
 /** `2/3 pods Ready; valkey-2: Init:1/2`: how far a rollout is, and where it waits. */
