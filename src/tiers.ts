@@ -10,7 +10,8 @@ const DEFAULT_TIER = ["unit", "chart", "cluster", "install", "failover"] as cons
 export const TIERS = {
   default: DEFAULT_TIER,
   /**
-   * `npm run test:full`: the default tier plus the mutation catalogue, the upgrade walk, node
+   * `npm run test:full`: the default tier plus the mutation catalogue, the upgrade walks from
+   * the last RDB-only wrapper and of a server setting (the version matrix is opt-in), node
    * crashes, the server restart and interrupted runs; the failover suite breaks prod-01 too.
    */
   full: [...DEFAULT_TIER, "mutations", "upgrade", "node-crash", "node-restart", "interrupts"],
@@ -19,7 +20,7 @@ export const TIERS = {
 export type Tier = keyof typeof TIERS;
 
 /** The projects that only run when asked for (a setting or their own command), in no tier. */
-export const OPT_IN_PROJECTS = ["bench", "cluster-upgrade"] as const;
+export const OPT_IN_PROJECTS = ["bench", "cluster-upgrade", "upgrade-matrix"] as const;
 
 /** The `--project` names of a vitest command line, in order. */
 export function projectsOf(commandLine: string): string[] {

@@ -168,12 +168,19 @@ export function expectedOf(release: Release): Expected {
   };
 }
 
+/** What serverConfig derives; nothing where valkeyConfig sets it, or a revision of the chart derives none (before 2.0.0). */
 function derivedMemory(values: Values): Expected["memory"] {
   const declared = serverConfigOf(values);
   const limit = values.valkey?.resources?.limits?.memory;
-  const percent = Number(values.serverConfig?.maxmemoryPercentOfLimit);
+  const percent = values.serverConfig?.maxmemoryPercentOfLimit;
+  const policy = values.serverConfig?.maxmemoryPolicy;
   return {
-    maxmemory: "maxmemory" in declared ? undefined : limit ? Math.floor((bytes(limit) * percent) / 100) : 0,
-    policy: "maxmemory-policy" in declared ? undefined : String(values.serverConfig?.maxmemoryPolicy),
+    maxmemory:
+      "maxmemory" in declared || percent === undefined
+        ? undefined
+        : limit
+          ? Math.floor((bytes(limit) * Number(percent)) / 100)
+          : 0,
+    policy: "maxmemory-policy" in declared || policy === undefined ? undefined : String(policy),
   };
 }

@@ -8,7 +8,9 @@ export const maxmemory: Check = {
   async run({ release, expected }) {
     const { maxmemory, policy } = expected.memory;
     if (maxmemory === undefined && policy === undefined) {
-      throw new CheckNotApplicable("valkeyConfig sets maxmemory and maxmemory-policy itself (config.server-settings)");
+      throw new CheckNotApplicable(
+        "the environment derives no maxmemory: valkeyConfig sets both itself (config.server-settings), or this revision of the chart has no serverConfig.maxmemory*",
+      );
     }
     const verdict: Verdict = new Verdict(this.id);
     for (let i = 0; i < expected.pods; i++) {

@@ -6,7 +6,7 @@
  * this machine after a day of runs made each kubelet start 2-7 s slower. Nodes remove their
  * own tree when they stop; this removes what crashes left, before every cluster start.
  */
-import { accessSync, constants, existsSync, readdirSync, rmdirSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, runOrThrow } from "../process.ts";
 import { harnessLabels } from "./cleanup.ts";
@@ -131,4 +131,42 @@ export async function reapStaleNodeCgroups(image: string, log: (line: string) =>
   if (reaped.kept.length > 0) {
     log(`[cleanup] could not remove the cgroups of gone node container(s) ${reaped.kept.join(", ")}: still in use`);
   }
+}
+
+/** Thaws every frozen cgroup below `folder` (v1 freezer.state, v2 cgroup.freeze); returns how many. */
+function thawTree(folder: string): number {
+  let thawed = 0;
+  const attempt = (file: string, frozen: string, thaw: string) => {
+    try {
+      if (readFileSync(file, "utf8").trim() !== frozen) return;
+      writeFileSync(file, thaw);
+      thawed++;
+    } catch {
+      // gone meanwhile, or not ours to write
+    }
+  };
+  attempt(join(folder, "freezer.state"), "FROZEN", "THAWED");
+  attempt(join(folder, "cgroup.freeze"), "1", "0");
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    if (entry.isDirectory()) thawed += thawTree(join(folder, entry.name));
+  }
+  return thawed;
+}
+
+/**
+ * Thaws what is frozen in the pod cgroups of these node containers (IDs, short or full): a
+ * container task paused with `ctr task pause` (the failover suite freezes an exporter so)
+ * cannot be killed, and the engine then refuses to remove its node ("did not receive an
+ * exit event"). Linux with writable cgroups only; returns how many cgroups were thawed.
+ */
+export function thawNodeTrees(containerIds: readonly string[], mount = CGROUP_MOUNT): number {
+  if (process.platform !== "linux") return 0;
+  let thawed = 0;
+  for (const parent of nodeTreeParents(mount)) {
+    for (const id of containerIds) {
+      const tree = join(parent, id.slice(0, 12));
+      if (existsSync(tree)) thawed += thawTree(tree);
+    }
+  }
+  return thawed;
 }

@@ -1,7 +1,8 @@
-import { spawnSync } from "node:child_process";
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { reportCleanupFailure } from "../cleanup-log.ts";
 import { onEndingSignal, onProcessEnd } from "../exit.ts";
 import { processAlive, run, runOrThrow } from "../process.ts";
+import { thawNodeTrees } from "./cgroups.ts";
 
 /** Every container, volume and network the harness creates carries these labels. */
 export const HARNESS_LABEL = "org.valkey-harness.managed";
@@ -52,9 +53,9 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
     log(
       `[cleanup] removing ${containers.length} container(s) left by earlier runs: ${containers.map((c) => `${c.name} (${c.id}, pid ${c.pid || "?"})`).join(", ")}`,
     );
-    const removed = await run("docker", ["rm", "-f", "-v", ...containers.map((c) => c.id)]);
-    if (removed.code !== 0)
-      console.error(`[cleanup] could not remove every leftover container: ${removed.stderr.trim()}`);
+    const removed = removeContainers(containers.map((c) => c.id));
+    if (removed.status !== 0)
+      console.error(`[cleanup] could not remove every leftover container: ${removed.stderr?.trim()}`);
   }
   for (const network of await orphansOf("network")) {
     detachEveryContainer(network.id);
@@ -66,6 +67,24 @@ export async function reapLeftovers(log: (line: string) => void = console.log): 
   if (volumes.code !== 0) reportCleanupFailure(`could not prune labelled volumes: ${volumes.stderr.trim()}`);
   else if (/Total reclaimed space: [1-9]/.test(volumes.stdout))
     log(`[cleanup] ${volumes.stdout.trim().split("\n").at(-1)}`);
+}
+
+/**
+ * `docker rm -f -v` of node containers. A container task paused inside a node (the failover
+ * suite freezes an exporter with `ctr task pause`; an interrupt can come before it resumes
+ * it) is a frozen process the engine cannot kill ("did not receive an exit event"): then
+ * the nodes' frozen cgroups are thawed and the removal tried once more.
+ */
+export function removeContainers(ids: string[]): SpawnSyncReturns<string> {
+  const remove = () => spawnSync("docker", ["rm", "-f", "-v", ...ids], { encoding: "utf8" });
+  const first = remove();
+  if (first.status === 0 || !/did not receive an exit event/i.test(first.stderr ?? "")) return first;
+  const thawed = thawNodeTrees(ids);
+  if (thawed === 0) return first;
+  console.error(`[cleanup] thawed ${thawed} frozen cgroup(s) in the nodes (a paused container task), removing again`);
+  const listed = spawnSync("docker", ["ps", "-aq", "--no-trunc"], { encoding: "utf8" }).stdout ?? "";
+  const still = ids.filter((id) => listed.includes(id));
+  return still.length > 0 ? spawnSync("docker", ["rm", "-f", "-v", ...still], { encoding: "utf8" }) : first;
 }
 
 /**
@@ -122,7 +141,7 @@ function removeRunObjects(bySignal: boolean): void {
         `[cleanup] removing ${containers.length} container(s) and ${networks.length} network(s) of this run`,
       );
     if (containers.length > 0) {
-      const result = spawnSync("docker", ["rm", "-f", "-v", ...containers], { encoding: "utf8" });
+      const result = removeContainers(containers);
       if (result.status !== 0)
         reportCleanupFailure(`docker rm of the run's containers failed: ${result.stderr?.trim()}`);
     }

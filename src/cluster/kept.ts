@@ -11,6 +11,7 @@ import {
   KEPT_OWNER,
   keepAfterExit,
   OWNER_PID_LABEL,
+  removeContainers,
 } from "./cleanup.ts";
 import { kubeConfigOf } from "./cluster.ts";
 import { loadImagesIntoNodes } from "./docker.ts";
@@ -77,8 +78,8 @@ export async function removeKeptClusters(log: (line: string) => void = console.e
   const filter = ["--filter", `label=${HARNESS_LABEL}=true`, "--filter", `label=${OWNER_PID_LABEL}=${KEPT_OWNER}`];
   const containers = (await run("docker", ["ps", "-aq", ...filter])).stdout.trim().split("\n").filter(Boolean);
   if (containers.length > 0) {
-    const removed = await run("docker", ["rm", "-f", "-v", ...containers]);
-    if (removed.code !== 0) throw new Error(`docker rm of the kept cluster failed: ${removed.stderr.trim()}`);
+    const removed = removeContainers(containers);
+    if (removed.status !== 0) throw new Error(`docker rm of the kept cluster failed: ${removed.stderr?.trim()}`);
     log(`[cluster] removed ${containers.length} kept node container(s) with their volumes`);
   }
   const networks = (await run("docker", ["network", "ls", "-q", ...filter])).stdout.trim().split("\n").filter(Boolean);

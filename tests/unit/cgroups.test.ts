@@ -57,3 +57,27 @@ describe("cgroups of gone node containers", () => {
     expect(existsSync(join(mount, "memory", "kube-node", "not-a-node"))).toBe(true);
   });
 });
+
+describe("frozen cgroups of node containers", () => {
+  test("thaws v1 freezer and v2 freeze files below the named nodes only, and counts them", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { thawNodeTrees } = await import("../../src/cluster/cgroups.ts");
+    const v1 = mountWith(["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
+    const paused = join(v1, "freezer", "kube-node", "aaaaaaaaaaaa", "kubepods", "pod1", "task");
+    const other = join(v1, "freezer", "kube-node", "bbbbbbbbbbbb", "kubepods", "pod2", "task");
+    for (const dir of [paused, other]) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "freezer.state"), "FROZEN\n");
+    }
+    expect(thawNodeTrees(["aaaaaaaaaaaa0123456789"], v1)).toBe(1);
+    expect(readFileSync(join(paused, "freezer.state"), "utf8")).toBe("THAWED");
+    expect(readFileSync(join(other, "freezer.state"), "utf8")).toBe("FROZEN\n");
+
+    const v2 = mountWith(["cccccccccccc"], true);
+    const task = join(v2, "kube-node", "cccccccccccc", "kubepods", "besteffort");
+    writeFileSync(join(task, "cgroup.freeze"), "1\n");
+    expect(thawNodeTrees(["cccccccccccc"], v2)).toBe(1);
+    expect(readFileSync(join(task, "cgroup.freeze"), "utf8")).toBe("0");
+    expect(thawNodeTrees(["cccccccccccc"], v2)).toBe(0);
+  });
+});
