@@ -4,7 +4,8 @@ import { dirname } from "node:path";
 import { Helm } from "./chart/helm.ts";
 import { cachedUpstreamVersions, chartCacheDir } from "./chart/upstream.ts";
 import { pinnedUpstreamVersion } from "./chart/wrapper.ts";
-import { builtImages, missingBuildTools } from "./images/index.ts";
+import { builtImages, type ImageSet, missingBuildTools } from "./images/index.ts";
+import { dockerHubAnswers } from "./images/source.ts";
 import { run } from "./process.ts";
 import { cacheDir, setting } from "./settings.ts";
 
@@ -87,11 +88,6 @@ async function dockerFinding(): Promise<{ finding: Finding; root?: string }> {
   };
 }
 
-/** Whether this process may run debootstrap (root), which the offline build needs. */
-export function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
 async function buildFinding(): Promise<Finding> {
   const missing = await missingBuildTools();
   const go = (await run("go", ["version"])).stdout.trim();
@@ -107,10 +103,9 @@ async function buildFinding(): Promise<Finding> {
 }
 
 /** What VALKEY_IMAGES=auto would take here, without building or pulling anything. */
-async function imagesFinding(buildPossible: boolean): Promise<Finding> {
+async function imagesFinding(built: ImageSet | undefined, buildPossible: boolean): Promise<Finding> {
   const mode = setting("VALKEY_IMAGES");
   const registry = setting("VALKEY_REGISTRY");
-  const built = await builtImages().catch(() => undefined);
   const topic = `images (VALKEY_IMAGES=${mode})`;
   if (mode !== "registry" && built)
     return { topic, status: "ok", detail: `the offline images ${built.inputs} are built` };
@@ -130,10 +125,8 @@ async function imagesFinding(buildPossible: boolean): Promise<Finding> {
     };
   }
   if (registry) return { topic, status: "ok", detail: `the harness's images from ${registry} (VALKEY_REGISTRY)` };
-  const hub = await fetch("https://registry-1.docker.io/v2/", { signal: AbortSignal.timeout(5000) }).catch(
-    () => undefined,
-  );
-  if (hub) return { topic, status: "ok", detail: "rancher/k3s and the chart's own images from the public registries" };
+  if (await dockerHubAnswers())
+    return { topic, status: "ok", detail: "rancher/k3s and the chart's own images from the public registries" };
   return {
     topic,
     status: "fail",
@@ -242,10 +235,10 @@ export async function diagnose(): Promise<Finding[]> {
   findings.push(docker.finding);
   const build = await buildFinding();
   findings.push(build);
-  if (docker.finding.status === "ok") findings.push(await imagesFinding(build.status === "ok"));
+  const built = docker.finding.status === "ok" ? await builtImages().catch(() => undefined) : undefined;
+  if (docker.finding.status === "ok") findings.push(await imagesFinding(built, build.status === "ok"));
   findings.push(await helmFinding());
   findings.push(chartsFinding());
-  const built = docker.finding.status === "ok" ? await builtImages().catch(() => undefined) : undefined;
   const paths = [existingAncestor(cacheDir()), ...(docker.root ? [docker.root] : [])];
   const disk = paths.flatMap((path) => {
     try {

@@ -53,7 +53,8 @@ try {
 } catch (error) {
   fail(spec, error instanceof Error ? error.message : String(error));
 }
-const child = spawn("npx", ["vitest", "run", "--project", "upgrade"], { stdio: "inherit", env });
+// The walk of the plan (tests/upgrade/matrix.test.ts reads VALKEY_UPGRADE_*): its own project.
+const child = spawn("npx", ["vitest", "run", "--project", "upgrade-matrix"], { stdio: "inherit", env });
 // The suite removes its cluster on the signal it gets: pass ours on before this process ends.
 onEndingSignal("the upgrade suite", (signal) => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -30,7 +30,7 @@ export interface ImageProbes {
 }
 
 /** Whether Docker Hub answers at all (any HTTP status counts), within 5 s. */
-async function dockerHubAnswers(): Promise<boolean> {
+export async function dockerHubAnswers(): Promise<boolean> {
   const answer = await fetch("https://registry-1.docker.io/v2/", { signal: AbortSignal.timeout(5000) }).catch(
     () => undefined,
   );

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { nodeTreeParents, removeStaleTrees } from "../../src/cluster/cgroups.ts";
+import { nodeTreeParents, removeStaleTrees, thawNodeTrees } from "../../src/cluster/cgroups.ts";
 
 const mounts: string[] = [];
 afterEach(() => {
@@ -59,9 +59,7 @@ describe("cgroups of gone node containers", () => {
 });
 
 describe("frozen cgroups of node containers", () => {
-  test("thaws v1 freezer and v2 freeze files below the named nodes only, and counts them", async () => {
-    const { readFileSync } = await import("node:fs");
-    const { thawNodeTrees } = await import("../../src/cluster/cgroups.ts");
+  test("thaws v1 freezer and v2 freeze files below the named nodes only, and counts them", () => {
     const v1 = mountWith(["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
     const paused = join(v1, "freezer", "kube-node", "aaaaaaaaaaaa", "kubepods", "pod1", "task");
     const other = join(v1, "freezer", "kube-node", "bbbbbbbbbbbb", "kubepods", "pod2", "task");
