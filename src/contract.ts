@@ -33,6 +33,7 @@ export interface Terms {
   podDisruptionBudget?: { maxUnavailable: Range };
   antiAffinity?: "required";
   reclaimPolicy?: "Retain" | "Delete";
+  podSecurity?: "restricted";
   budgets: Budgets;
 }
 
@@ -46,6 +47,7 @@ export const PROMISES: readonly PromiseName[] = [
   "podDisruptionBudget",
   "antiAffinity",
   "reclaimPolicy",
+  "podSecurity",
 ];
 
 export interface Contract {
@@ -171,6 +173,14 @@ export function readContract(file: string, chartDir = WRAPPER_CHART): Contract {
           if (value !== "Retain" && value !== "Delete")
             fail(at, `must be Retain or Delete (got ${JSON.stringify(value)})`, "use Retain");
           break;
+        case "podSecurity":
+          if (value !== "restricted")
+            fail(
+              at,
+              `must be "restricted" (got ${JSON.stringify(value)}): the only level the contract can promise`,
+              "remove the line to make no promise",
+            );
+          break;
         case "budgets":
           if (!isMap(value)) fail(at, "must map budgets to their figures", "write primaryRestart: and upgradeStep:");
           for (const [kind, budget] of Object.entries(value as Values)) {
@@ -291,6 +301,8 @@ export function asks(terms: Terms, promise: PromiseName): string {
       return "required pod anti-affinity per host (kubernetes.io/hostname)";
     case "reclaimPolicy":
       return `volumes with reclaimPolicy ${terms.reclaimPolicy}`;
+    case "podSecurity":
+      return `every pod meeting the Pod Security Standard ${terms.podSecurity}`;
   }
 }
 
@@ -391,9 +403,58 @@ export function judgeValues(terms: Terms, values: Values): PromiseVerdict[] {
         );
         break;
       }
+      case "podSecurity": {
+        const problems = restrictedProblems(values);
+        judge(
+          promise,
+          problems.length === 0,
+          problems.length === 0 ? "security contexts that meet it" : problems.map((p) => p.problem).join("; "),
+          problems[0]?.path ?? "valkey.securityContext",
+        );
+        break;
+      }
     }
   }
   return verdicts;
+}
+
+/**
+ * What in a revision's values breaks the Pod Security Standard `restricted` for the pods
+ * the wrapper declares (the server, upstream's init container, the exporter, the wrapper's
+ * init containers), on paper: the running pods are judged by the API server itself
+ * (contract.pod-security). Keys the values leave unset count as unset: a revision must say
+ * what restricted asks, not rely on a default of an upstream version it may not pin.
+ */
+export function restrictedProblems(values: Values): { problem: string; path: string }[] {
+  const valkey = values.valkey ?? {};
+  const problems: { problem: string; path: string }[] = [];
+  const pod = (valkey.podSecurityContext ?? {}) as Values;
+  const containers: [string, Values][] = [["valkey.securityContext", (valkey.securityContext ?? {}) as Values]];
+  if (valkey.metrics?.enabled)
+    containers.push([
+      "valkey.metrics.exporter.securityContext",
+      (valkey.metrics?.exporter?.securityContext ?? {}) as Values,
+    ]);
+  for (const [i, init] of ((valkey.extraInitContainers ?? []) as Values[]).entries())
+    containers.push([`valkey.extraInitContainers.${i}.securityContext`, (init?.securityContext ?? {}) as Values]);
+  const seccomp = (context: Values) => ["RuntimeDefault", "Localhost"].includes(context.seccompProfile?.type);
+  if (pod.runAsUser === 0)
+    problems.push({ problem: "the pod runs as user 0", path: "valkey.podSecurityContext.runAsUser" });
+  if (pod.runAsNonRoot !== true && !containers.every(([, c]) => c.runAsNonRoot === true))
+    problems.push({ problem: "runAsNonRoot is not true", path: "valkey.podSecurityContext.runAsNonRoot" });
+  if (!seccomp(pod) && !containers.every(([, c]) => seccomp(c)))
+    problems.push({ problem: "no RuntimeDefault seccomp profile", path: "valkey.podSecurityContext.seccompProfile" });
+  for (const [path, c] of containers) {
+    if (c.privileged === true) problems.push({ problem: `${path}.privileged is true`, path });
+    if (c.allowPrivilegeEscalation !== false)
+      problems.push({ problem: `${path}.allowPrivilegeEscalation is not false`, path });
+    if (!(c.capabilities?.drop ?? []).includes("ALL"))
+      problems.push({ problem: `${path}.capabilities.drop lacks ALL`, path });
+    const added = ((c.capabilities?.add ?? []) as string[]).filter((cap) => cap !== "NET_BIND_SERVICE");
+    if (added.length > 0) problems.push({ problem: `${path}.capabilities.add has ${added.join(", ")}`, path });
+    if (c.runAsUser === 0 || c.runAsNonRoot === false) problems.push({ problem: `${path} runs as root`, path });
+  }
+  return problems;
 }
 
 /** Whether a values file sets a dotted path itself. */

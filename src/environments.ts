@@ -27,7 +27,18 @@ export function environmentValuesFile(env: string, chartDir = WRAPPER_CHART): st
 export const PERSISTENCE_PROFILES = fileURLToPath(new URL("../fixtures/persistence/", import.meta.url));
 
 export function persistenceProfiles(): string[] {
-  return readdirSync(PERSISTENCE_PROFILES)
+  return yamlNames(PERSISTENCE_PROFILES);
+}
+
+export const MUTATIONS = fileURLToPath(new URL("../fixtures/mutations/", import.meta.url));
+
+/** The mutations of fixtures/mutations/, by id. */
+export function mutationIds(): string[] {
+  return yamlNames(MUTATIONS);
+}
+
+function yamlNames(dir: string): string[] {
+  return readdirSync(dir)
     .map((name) => /^(.+)\.yaml$/.exec(name)?.[1])
     .filter((name): name is string => !!name)
     .sort();

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { environments, persistenceProfiles } from "./environments.ts";
+import { environments, mutationIds, persistenceProfiles } from "./environments.ts";
 
 /**
  * Every VALKEY_* environment variable the harness reads, parsed and validated here and
@@ -64,6 +64,15 @@ function environmentList(raw: string): string[] {
       `unknown environment(s) ${unknown.join(", ")}; known: ${known.join(", ")} (charts/valkey/values.<env>.yaml)`,
     );
   }
+  return wanted;
+}
+
+function mutationList(raw: string): string[] {
+  const wanted = list(raw);
+  const known = mutationIds();
+  const unknown = wanted.filter((id) => !known.includes(id));
+  if (unknown.length > 0)
+    throw new Invalid(`unknown mutation(s) ${unknown.join(", ")}; known: ${known.join(", ")} (fixtures/mutations/)`);
   return wanted;
 }
 
@@ -268,6 +277,13 @@ const SPECS = {
     description: "Environments the install and mutation suites install",
     parse: environmentList,
     fallback: () => environments(),
+  }),
+  VALKEY_MUTATIONS: spec({
+    accepts: "comma-separated mutation ids (fixtures/mutations/<id>.yaml)",
+    default: "all",
+    description: "Mutations the mutation suite installs (of the environments in VALKEY_ENVS)",
+    parse: mutationList,
+    fallback: () => mutationIds(),
   }),
   VALKEY_FAILOVER_ENVS: spec({
     accepts: "comma-separated environments",

@@ -1,5 +1,5 @@
 import { BatchV1Api } from "@kubernetes/client-node";
-import type { Cluster } from "../cluster/index.ts";
+import { type Cluster, RESTRICTED_CONTAINER, restrictedPod } from "../cluster/index.ts";
 import { waitFor } from "../kube/index.ts";
 import { run } from "../process.ts";
 import type { Credentials } from "../valkey/index.ts";
@@ -146,11 +146,15 @@ export async function benchmarkInCluster(
           metadata: { labels: { "valkey-client": "true" } },
           spec: {
             restartPolicy: "Never",
+            automountServiceAccountToken: false,
+            // The release's namespace enforces the Pod Security Standard restricted.
+            securityContext: restrictedPod(1000),
             containers: [
               {
                 name: "benchmark",
                 image,
                 imagePullPolicy: "IfNotPresent",
+                securityContext: RESTRICTED_CONTAINER,
                 command: ["sh", "-c", boundedScript(args, settings.maxSeconds + 30)],
               },
             ],

@@ -7,7 +7,7 @@ import { environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
-import { crashLoop, rolloutProgress } from "../kube/pod-state.ts";
+import { crashLoop, refusedPodCreation, rolloutProgress } from "../kube/pod-state.ts";
 import { cacheDir, setting } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
@@ -283,11 +283,17 @@ export class Release {
    * Waits until the StatefulSet has rolled out: every pod of the current revision exists
    * and is Ready (what `helm --wait` waits for, with a message that names what is missing).
    */
-  async waitReady(timeoutMs = 300_000, log?: (line: string) => void): Promise<void> {
+  async waitReady(
+    timeoutMs = 300_000,
+    log?: (line: string) => void,
+    // Pods refused since then stop the wait (event times have a second's resolution).
+    since = new Date(Date.now() - 1_000),
+  ): Promise<void> {
     let last = "";
     let said = "";
     let saidAt = 0;
     const started = performance.now();
+    let eventsReadAt = 0;
     const what = `${this.fullname} in ${this.namespace} to roll out with every pod Ready`;
     const outcome = await waitFor(
       what,
@@ -303,6 +309,16 @@ export class Release {
         // A container that keeps crashing will not become Ready: say so now, not at the timeout.
         const crash = crashLoop(pods);
         if (crash) return { crash };
+        // Nor will a pod that admission refuses to create (the controller retries forever).
+        if (pods.length < want && performance.now() - eventsReadAt > 3_000) {
+          eventsReadAt = performance.now();
+          const events = await this.cluster.kube.core.listNamespacedEvent({
+            namespace: this.namespace,
+            fieldSelector: `involvedObject.kind=StatefulSet,involvedObject.name=${this.fullname}`,
+          });
+          const refused = refusedPodCreation(events.items, since);
+          if (refused) return { crash: refused };
+        }
         const progress = rolloutProgress(pods, want);
         const now = performance.now();
         if (log && (progress !== said || now - saidAt > 15_000)) {
@@ -430,9 +446,10 @@ async function runHelmInstall(
     `${timeoutSeconds}s`,
     ...release.helmArgs(),
   ];
+  const since = new Date(Date.now() - 1_000);
   try {
     await release.helm.run(args);
-    await release.waitReady(timeoutSeconds * 1000, log);
+    await release.waitReady(timeoutSeconds * 1000, log, since);
   } catch (error) {
     throw new InstallError(
       `helm upgrade --install of environment ${release.env} (upstream valkey ${release.upstreamVersion}) failed: ${error instanceof Error ? error.message : error}`,

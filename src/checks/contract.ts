@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { PolicyV1Api, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { asks, inRange, type PromiseName, promiseLabel, type Range, type Terms } from "../contract.ts";
+import { dryRunRefusal, enforcedLevel, judgingNamespace, type PodSecurityLevel } from "../kube/pod-security.ts";
 import { rawPing, withClient } from "../valkey/index.ts";
 import { type Check, type CheckContext, CheckNotApplicable, Verdict } from "./check.ts";
 
@@ -315,6 +316,35 @@ export const contractReclaimPolicy: Check = {
   },
 };
 
+export const contractPodSecurity: Check = {
+  id: "contract.pod-security",
+  promise:
+    "keeps the platform contract's Pod Security level: the API server admits every running pod's spec under that level in a server-side dry run, and refuses a privileged pod there (the level is enforced, not only labelled)",
+  notApplicable: notPromised("podSecurity"),
+  async run(context) {
+    const verdict: PromiseAsserter = verdictFor(this, context, "podSecurity");
+    const { release, cluster, namespaces } = context;
+    const level = termsOf(context).podSecurity as PodSecurityLevel;
+    const judging = await judgingNamespace(cluster.kube, namespaces, level);
+    const privileged = cluster.helperPod("privileged-probe");
+    for (const container of privileged.spec?.containers ?? []) container.securityContext = { privileged: true };
+    verdict.that(
+      (await dryRunRefusal(cluster.kube, judging, privileged)) !== undefined,
+      `the API server admits a privileged pod in ${judging}, a namespace labelled to enforce ${level}: Pod Security admission is off on this cluster`,
+    );
+    const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
+    verdict.that(pods.length > 0, "the release has no pods");
+    for (const pod of pods) {
+      const refusal = await dryRunRefusal(cluster.kube, judging, pod);
+      verdict.that(refusal === undefined, `pod ${pod.metadata?.name}: ${refusal}`);
+    }
+    const enforced = await enforcedLevel(cluster.kube, release.namespace);
+    context.log(
+      `[${release.env}] contract.pod-security: ${pods.length} pod(s) admitted under ${level}; namespace ${release.namespace} enforces ${enforced ?? "no level"}`,
+    );
+  },
+};
+
 export const CONTRACT_CHECKS: readonly Check[] = [
   contractReplicas,
   contractMinReplicasToWrite,
@@ -324,4 +354,5 @@ export const CONTRACT_CHECKS: readonly Check[] = [
   contractDisruptionBudget,
   contractAntiAffinity,
   contractReclaimPolicy,
+  contractPodSecurity,
 ];

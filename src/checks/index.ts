@@ -13,6 +13,7 @@ import {
   serverSettings,
   writeSafetyConfig,
 } from "./replication.ts";
+import { apiPermissions, nonRootProcesses, serviceAccountToken } from "./security.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
 
 export {
@@ -51,6 +52,9 @@ export const CHECKS: readonly Check[] = [
   disruptionBudget,
   authentication,
   networkPolicy,
+  serviceAccountToken,
+  nonRootProcesses,
+  apiPermissions,
   ...CONTRACT_CHECKS,
   primaryRestart,
   rdbOnlyRestart,

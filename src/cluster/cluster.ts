@@ -1,6 +1,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig, type V1Pod, type V1PodSpec } from "@kubernetes/client-node";
+import {
+  KubeConfig,
+  type V1Pod,
+  type V1PodSecurityContext,
+  type V1PodSpec,
+  type V1SecurityContext,
+} from "@kubernetes/client-node";
 import { isPodReady, Kube, waitFor } from "../kube/index.ts";
 import { runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
@@ -99,19 +105,24 @@ export class Cluster {
 
   /**
    * A throwaway pod of the helper image that idles until deleted; `spec` overrides parts
-   * of it (containers, volumes, nodeName).
+   * of it (containers, volumes, nodeName). It meets the Pod Security Standard `restricted`
+   * (an unprivileged user, no privilege escalation, no capabilities, the runtime's seccomp
+   * profile), so it runs in the namespaces the harness installs releases into.
    */
   helperPod(name: string, labels: Record<string, string> = { app: name }, spec: Partial<V1PodSpec> = {}): V1Pod {
     return {
       metadata: { name, labels },
       spec: {
         terminationGracePeriodSeconds: 1,
+        automountServiceAccountToken: false,
+        securityContext: restrictedPod(65534),
         containers: [
           {
             name: "main",
             image: this.helperImage,
             imagePullPolicy: "IfNotPresent",
             command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+            securityContext: RESTRICTED_CONTAINER,
           },
         ],
         ...spec,
@@ -140,6 +151,20 @@ export class Cluster {
     return (await this.kube.core.listNode()).items.map((n) => n.metadata?.name as string).sort();
   }
 }
+
+/** A container's part of the Pod Security Standard `restricted` (the pod gives the user and seccomp). */
+export const RESTRICTED_CONTAINER: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+};
+
+/** A pod's part of the Pod Security Standard `restricted`, as `user`. */
+export const restrictedPod = (user: number): V1PodSecurityContext => ({
+  runAsNonRoot: true,
+  runAsUser: user,
+  runAsGroup: user,
+  seccompProfile: { type: "RuntimeDefault" },
+});
 
 export function kubeConfigOf(info: ClusterInfo): KubeConfig {
   const config = new KubeConfig();

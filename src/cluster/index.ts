@@ -26,7 +26,14 @@ import { dockerAnswers, dockerExec, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
 import { KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 
-export { Cluster, type HostAccess, type ImageLoading, type NodeControl } from "./cluster.ts";
+export {
+  Cluster,
+  type HostAccess,
+  type ImageLoading,
+  type NodeControl,
+  RESTRICTED_CONTAINER,
+  restrictedPod,
+} from "./cluster.ts";
 export type { ClusterInfo, NodeContainerInfo } from "./info.ts";
 export { HOST_NODE_PORTS, KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
 

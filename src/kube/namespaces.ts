@@ -19,12 +19,13 @@ export class SharedNamespaces {
     this.kube = kube;
   }
 
-  async ensure(name: string): Promise<void> {
+  /** Creates the namespace with `labels` unless it exists (an existing one is left as it is). */
+  async ensure(name: string, labels: Record<string, string> = {}): Promise<void> {
     let pending = this.ensured.get(name);
     if (!pending) {
       pending = (async () => {
         if (await this.kube.namespaceExists(name)) return;
-        await this.kube.createNamespace(name, { [SHARED_NAMESPACE_LABEL]: "true" }).catch((error) => {
+        await this.kube.createNamespace(name, { ...labels, [SHARED_NAMESPACE_LABEL]: "true" }).catch((error) => {
           if (statusCode(error) !== 409) throw error;
         });
       })();

@@ -1,4 +1,4 @@
-import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import { isPodReady } from "./index.ts";
 
 /** Restarts after which a container in CrashLoopBackOff is broken, not starting (a crash scenario kills once). */
@@ -42,4 +42,21 @@ export function crashLoop(pods: V1Pod[]): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A pod the StatefulSet controller could not create because admission refused it (a Pod
+ * Security violation, a webhook's denial), from its FailedCreate events since `since`: the
+ * controller retries forever, so the rollout will not finish. Quota refusals are left out:
+ * they clear when another release frees room.
+ */
+export function refusedPodCreation(events: CoreV1Event[], since: Date): string | undefined {
+  const refused = events
+    .filter(
+      (e) =>
+        e.reason === "FailedCreate" && /is forbidden: (violates PodSecurity|admission webhook)/.test(e.message ?? ""),
+    )
+    .filter((e) => (e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? new Date(0)) >= since)
+    .at(-1);
+  return refused ? `the API server refuses to create its pods: ${refused.message}` : undefined;
 }

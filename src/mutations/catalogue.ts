@@ -1,16 +1,15 @@
 import { cpSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { stringify } from "yaml";
 import { environmentValues, featuresOf, isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
 import { CHECKS } from "../checks/index.ts";
 import { platformContract, type Terms } from "../contract.ts";
-import { environments, environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
+import { environments, environmentValuesFile, MUTATIONS, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { runOrThrow } from "../process.ts";
 
-export const MUTATIONS = fileURLToPath(new URL("../../fixtures/mutations/", import.meta.url));
+export { MUTATIONS };
 
 /** The pseudo-check of mutations the install itself must refuse (schema, validation, preflight). */
 export const INSTALL_CHECK = "install";
@@ -40,9 +39,21 @@ export interface Mutation {
   environmentFile?: Values;
   /** A unified diff, relative to charts/valkey, in fixtures/mutations/. */
   patch?: string;
+  /** Installed into a namespace that enforces no Pod Security level (only the checks stand in the way). */
+  unenforcedNamespace?: boolean;
 }
 
-const FIELDS = ["description", "env", "catches", "message", "alsoFails", "values", "environmentFile", "patch"];
+const FIELDS = [
+  "description",
+  "env",
+  "catches",
+  "message",
+  "alsoFails",
+  "values",
+  "environmentFile",
+  "patch",
+  "unenforcedNamespace",
+];
 
 /** Reads and validates one mutation file; every problem names the file and the field. */
 export function readMutation(file: string): Mutation {
@@ -71,6 +82,8 @@ export function readMutation(file: string): Mutation {
     problem("environmentFile", "must be a map of values merged into the environment's values file");
   if (raw.patch !== undefined && !existsSync(join(MUTATIONS, raw.patch)))
     problem("patch", `names ${raw.patch}, which is not in ${MUTATIONS}`);
+  if (raw.unenforcedNamespace !== undefined && raw.unenforcedNamespace !== true)
+    problem("unenforcedNamespace", "may only be true (leave it out to install where the contract's level is enforced)");
   if (raw.values === undefined && raw.patch === undefined && raw.environmentFile === undefined)
     problem("values", "environmentFile or patch must break something");
   return {
@@ -83,6 +96,7 @@ export function readMutation(file: string): Mutation {
     values: raw.values,
     environmentFile: raw.environmentFile,
     patch: raw.patch,
+    unenforcedNamespace: raw.unenforcedNamespace === true,
   };
 }
 
@@ -133,12 +147,16 @@ const DISRUPTIVE = new Set(CHECKS.filter((c) => c.disruptive).map((c) => c.id));
 /**
  * Plans installs: mutations of one environment share an install when the checks they break
  * are disjoint, their values set different keys, at most one of them patches the chart,
- * and none breaks the install itself or a check that deletes pods (those go alone).
+ * and none breaks the install itself or a check that deletes pods, or needs a namespace
+ * without Pod Security enforcement (those go alone).
  */
 export function planBatches(mutations: Mutation[]): Batch[] {
   const batches: Batch[] = [];
   const alone = (m: Mutation) =>
-    m.catches === INSTALL_CHECK || affected(m).some((c) => DISRUPTIVE.has(c)) || changesApplicableChecks(m);
+    m.catches === INSTALL_CHECK ||
+    m.unenforcedNamespace ||
+    affected(m).some((c) => DISRUPTIVE.has(c)) ||
+    changesApplicableChecks(m);
   for (const mutation of mutations) {
     const fits = (batch: Batch) =>
       batch.env === mutation.env &&

@@ -5,6 +5,7 @@ import { reportCleanupFailure } from "../../src/cleanup-log.ts";
 import { Cluster, type ClusterInfo } from "../../src/cluster/index.ts";
 import { platformContract } from "../../src/contract.ts";
 import { SharedNamespaces } from "../../src/kube/namespaces.ts";
+import { enforcingLabels } from "../../src/kube/pod-security.ts";
 import { Monitoring } from "../../src/prometheus/monitoring.ts";
 
 const provided = inject("cluster");
@@ -25,10 +26,19 @@ if (clusterUnavailable)
  * extra values). Requests that differ only in `instance` get releases of their own, so
  * scenarios that disturb a release can run side by side.
  */
-export type ReleaseRequest = Omit<InstallOptions, "namespace" | "log"> & { env: string; instance?: string };
+export type ReleaseRequest = Omit<InstallOptions, "namespace" | "log"> & {
+  env: string;
+  instance?: string;
+  /**
+   * Install into a namespace that enforces no Pod Security level, as on a cluster whose
+   * namespaces nobody labelled (default: the level the platform's contract promises).
+   */
+  unenforcedNamespace?: boolean;
+};
 
 /**
- * The releases a test file installed, each in a namespace of its own, memoized by what was
+ * The releases a test file installed, each in a namespace of its own (enforcing the Pod
+ * Security level the platform's contract promises), memoized by what was
  * asked for: describes of different environments install concurrently, the tests of one
  * environment share its release. Everything is uninstalled (volumes and namespace too)
  * when the file ends, or earlier through `uninstall`.
@@ -50,9 +60,10 @@ export class Releases {
     if (!entry) {
       const namespace = `${request.env}-${request.instance ? `${request.instance}-` : ""}${Math.random().toString(36).slice(2, 7)}`;
       let failed = false;
-      const { instance: _, ...options } = request;
+      const { instance: _, unenforcedNamespace, ...options } = request;
+      const level = platformContract().terms[request.env]?.podSecurity;
       const release = (async () => {
-        await this.cluster.kube.createNamespace(namespace);
+        await this.cluster.kube.createNamespace(namespace, level && !unenforcedNamespace ? enforcingLabels(level) : {});
         return installRelease(this.helm, this.cluster, { ...options, namespace, log: (line) => console.log(line) });
       })().catch((error: Error) => {
         if (failed) throw new Error(`${request.env} did not install: ${error.message.split("\n")[0]}`);

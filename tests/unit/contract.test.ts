@@ -76,6 +76,21 @@ describe("the platform's contract", () => {
     ["reclaimPolicy Delete", { storageClass: { reclaimPolicy: "Delete" } }, "reclaimPolicy"],
     ["the append-only file off", { valkey: { valkeyConfig: "appendonly no\n" } }, "appendOnly"],
     ["server configuration without the AOF", { valkey: { valkeyConfig: "maxmemory 1gb\n" } }, "appendOnly"],
+    [
+      "privilege escalation allowed",
+      { valkey: { securityContext: { allowPrivilegeEscalation: true } } },
+      "podSecurity",
+    ],
+    ["the pod as root", { valkey: { podSecurityContext: { runAsUser: 0 } } }, "podSecurity"],
+    ["no seccomp profile", { valkey: { podSecurityContext: { seccompProfile: null } } }, "podSecurity"],
+    ["runAsNonRoot unset", { valkey: { podSecurityContext: { runAsNonRoot: null } } }, "podSecurity"],
+    ["a capability added", { valkey: { securityContext: { capabilities: { add: ["NET_ADMIN"] } } } }, "podSecurity"],
+    ["the exporter's context dropped", { valkey: { metrics: { exporter: { securityContext: null } } } }, "podSecurity"],
+    [
+      "an init container that may escalate",
+      { valkey: { extraInitContainers: [{ name: "x", securityContext: { capabilities: { drop: ["ALL"] } } }] } },
+      "podSecurity",
+    ],
   ])("on paper, refuses prod-01 values with %s", (_, layer, promise) => {
     expect(broken(layer)).toEqual([promise]);
   });

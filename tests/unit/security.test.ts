@@ -1,0 +1,61 @@
+import { describe, expect, test } from "vitest";
+import { parseProcessStatus } from "../../src/checks/security.ts";
+import { refusedPodCreation } from "../../src/kube/pod-state.ts";
+
+const STATUS = `Name:\tvalkey-server
+Umask:\t0022
+State:\tS (sleeping)
+Uid:\t1000\t1000\t1000\t1000
+Gid:\t1000\t1000\t1000\t1000
+CapInh:\t0000000000000000
+CapPrm:\t0000000000000000
+CapEff:\t0000000000000000
+CapBnd:\t0000000000000000
+NoNewPrivs:\t1
+Seccomp:\t2
+`;
+
+describe("a process's credentials read from /proc/<pid>/status", () => {
+  test("a non-root process without privileges", () => {
+    expect(parseProcessStatus(STATUS)).toEqual({ uid: 1000, noNewPrivs: true, effectiveCapabilities: 0n });
+  });
+
+  test("root with no_new_privs off and capabilities: the effective uid is the second column", () => {
+    const root = STATUS.replace("Uid:\t1000\t1000", "Uid:\t1000\t0")
+      .replace("NoNewPrivs:\t1", "NoNewPrivs:\t0")
+      .replace("CapEff:\t0000000000000000", "CapEff:\t00000000a80425fb");
+    expect(parseProcessStatus(root)).toEqual({ uid: 0, noNewPrivs: false, effectiveCapabilities: 0xa80425fbn });
+  });
+
+  test("a status without the lines fails naming the line", () => {
+    expect(() => parseProcessStatus("Name:\tx\n")).toThrow(/no Uid line/);
+  });
+});
+
+describe("a StatefulSet's pods refused by admission", () => {
+  const event = (message: string, at: string) => ({
+    metadata: {},
+    involvedObject: {},
+    reason: "FailedCreate",
+    message,
+    lastTimestamp: new Date(at),
+  });
+  const refusal =
+    'create Pod valkey-0 in StatefulSet valkey failed error: pods "valkey-0" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false';
+  const since = new Date("2026-12-05T10:00:00Z");
+
+  test("a Pod Security refusal since the rollout began stops the wait with the API server's words", () => {
+    expect(refusedPodCreation([event(refusal, "2026-12-05T10:00:03Z")], since)).toMatch(
+      /refuses to create its pods: .*violates PodSecurity "restricted:latest"/,
+    );
+  });
+
+  test("one from before the rollout (an earlier revision's) does not", () => {
+    expect(refusedPodCreation([event(refusal, "2026-12-05T09:59:00Z")], since)).toBeUndefined();
+  });
+
+  test("a quota refusal does not: it clears when room is freed", () => {
+    const quota = 'pods "valkey-0" is forbidden: exceeded quota: compute, requested: limits.memory=6Gi';
+    expect(refusedPodCreation([event(quota, "2026-12-05T10:00:03Z")], since)).toBeUndefined();
+  });
+});
