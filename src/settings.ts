@@ -271,12 +271,28 @@ const SPECS = {
     parse: choice(["stand-in", "as-written"] as const),
     fallback: () => "stand-in" as const,
   }),
+  VALKEY_FIT_SPREAD: spec({
+    accepts: "relax, as-written",
+    default: "relax",
+    description:
+      "relax: a required pod anti-affinity with more pods than nodes becomes preferred, so the environment runs on a small cluster; as-written: kept, and the rollout stops at the scheduler's reason",
+    parse: choice(["relax", "as-written"] as const),
+    fallback: () => "relax" as const,
+  }),
   VALKEY_ENVS: spec({
     accepts: "comma-separated environments",
     default: "all",
     description: "Environments the install and mutation suites install",
     parse: environmentList,
     fallback: () => environments(),
+  }),
+  VALKEY_GITOPS_ENVS: spec({
+    accepts: "comma-separated environments, or none",
+    default: "prod-01",
+    description:
+      "Environments the install suite also delivers the GitOps way (helm template for the cluster, server-side apply, no Helm release) and runs every check against",
+    parse: (raw: string) => (raw.trim() === "none" ? [] : environmentList(raw)),
+    fallback: () => ["prod-01"],
   }),
   VALKEY_MUTATIONS: spec({
     accepts: "comma-separated mutation ids (fixtures/mutations/<id>.yaml)",

@@ -213,7 +213,7 @@ export async function fitToCluster(cluster: Cluster, values: Values, source: str
 
   const nodes = (await cluster.kube.core.listNode()).items.length;
   const required = values.valkey?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  if (required && nodes < pods) {
+  if (required && nodes < pods && setting("VALKEY_FIT_SPREAD") === "relax") {
     fit = mergeValues(fit, {
       valkey: {
         affinity: {

@@ -7,10 +7,11 @@ import { environmentValuesFile, WRAPPER_CHART } from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
-import { crashLoop, refusedPodCreation, rolloutProgress } from "../kube/pod-state.ts";
+import { crashLoop, refusedPodCreation, rolloutProgress, unschedulableBySpread } from "../kube/pod-state.ts";
 import { cacheDir, setting } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
+import { type AppliedObject, applyRendered, type Delivery, deleteApplied } from "./gitops.ts";
 import type { Helm } from "./helm.ts";
 import { packageDifferences, parseChartReference, pullChart } from "./package.ts";
 import { environmentValues, mergeValues, readValuesFile, type Values } from "./values.ts";
@@ -34,6 +35,8 @@ export interface InstallOptions {
   declaredChartDir?: string;
   /** Values files layered after the environment's (mutations, persistence profiles). */
   extraValuesFiles?: string[];
+  /** `helm upgrade --install` (default), or rendered with `helm template` and applied server-side (GitOps). */
+  delivery?: Delivery;
   timeoutSeconds?: number;
   log?: (line: string) => void;
 }
@@ -69,6 +72,9 @@ export class Release {
   /** Passwords the harness generated for the environment's users Secret. */
   readonly credentials: Record<string, string>;
   installSeconds = 0;
+  /** How the release reaches the cluster; a GitOps release has no Helm release, only the objects it applied. */
+  readonly delivery: Delivery;
+  applied: AppliedObject[] = [];
   private forwards = new Map<string, PortForwardServer>();
 
   constructor(init: {
@@ -83,6 +89,7 @@ export class Release {
     valuesFiles: string[];
     fit: FitRecord;
     credentials: Record<string, string>;
+    delivery?: Delivery;
   }) {
     this.helm = init.helm;
     this.cluster = init.cluster;
@@ -96,6 +103,7 @@ export class Release {
     this.declared = environmentValues(init.env, init.declaredChartDir);
     this.fit = init.fit;
     this.credentials = init.credentials;
+    this.delivery = init.delivery ?? "helm";
   }
 
   /** The fit in words (for logs and reports). */
@@ -194,6 +202,7 @@ export class Release {
 
   /** What Helm says the release runs with (`helm get values --all`): for diagnostics, never for expectations. */
   async helmValues(): Promise<Values> {
+    if (this.delivery === "gitops") throw new Error("a GitOps release has no Helm release: see the values files");
     return JSON.parse(await this.helm.run(["get", "values", this.name, "--all", "-o", "json", ...this.helmArgs()]));
   }
 
@@ -306,8 +315,9 @@ export class Release {
         const s = set.status;
         last = `${s?.readyReplicas ?? 0}/${want} Ready, ${s?.updatedReplicas ?? 0} updated, revision ${s?.currentRevision} -> ${s?.updateRevision}`;
         const pods = await this.cluster.kube.pods(this.namespace, this.labelSelector);
-        // A container that keeps crashing will not become Ready: say so now, not at the timeout.
-        const crash = crashLoop(pods);
+        // A container that keeps crashing will not become Ready, nor a pod no node may take
+        // under its required spread: say so now, not at the timeout.
+        const crash = crashLoop(pods) ?? unschedulableBySpread(pods, new Date());
         if (crash) return { crash };
         // Nor will a pod that admission refuses to create (the controller retries forever).
         if (pods.length < want && performance.now() - eventsReadAt > 3_000) {
@@ -384,9 +394,15 @@ export class Release {
    */
   async uninstall({ keepVolumes = false } = {}): Promise<void> {
     await this.closeEndpoints();
-    await this.helm.run(["uninstall", this.name, "--wait", "--timeout", "180s", ...this.helmArgs()]).catch((error) => {
-      if (!/not found/.test(String(error))) throw error;
-    });
+    if (this.delivery === "gitops") {
+      await deleteApplied(this.cluster, this.namespace, this.applied);
+      this.applied = [];
+    } else
+      await this.helm
+        .run(["uninstall", this.name, "--wait", "--timeout", "180s", ...this.helmArgs()])
+        .catch((error) => {
+          if (!/not found/.test(String(error))) throw error;
+        });
     if (keepVolumes) return;
     const failures: unknown[] = [];
     const claims = await this.cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: this.namespace });
@@ -447,12 +463,22 @@ async function runHelmInstall(
     ...release.helmArgs(),
   ];
   const since = new Date(Date.now() - 1_000);
+  const gitops = release.delivery === "gitops";
   try {
-    await release.helm.run(args);
+    if (gitops)
+      release.applied = await applyRendered(
+        release.helm,
+        release.cluster,
+        chart,
+        release,
+        release.applied,
+        log ?? (() => {}),
+      );
+    else await release.helm.run(args);
     await release.waitReady(timeoutSeconds * 1000, log, since);
   } catch (error) {
     throw new InstallError(
-      `helm upgrade --install of environment ${release.env} (upstream valkey ${release.upstreamVersion}) failed: ${error instanceof Error ? error.message : error}`,
+      `${gitops ? "helm template + server-side apply" : "helm upgrade --install"} of environment ${release.env} (upstream valkey ${release.upstreamVersion}) failed: ${error instanceof Error ? error.message : error}`,
       await release.diagnostics(),
       { cause: error },
     );
@@ -559,10 +585,13 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     valuesFiles: [...layers, fit.file],
     fit: fit.record,
     credentials,
+    delivery: options.delivery,
   });
   for (const line of release.adaptations) log(`[install ${options.env}] fit: ${line}`);
   const started = performance.now();
-  log(`[install ${options.env}] helm upgrade --install ${name} into ${options.namespace}`);
+  log(
+    `[install ${options.env}] ${release.delivery === "gitops" ? "helm template, applied server-side" : `helm upgrade --install ${name}`} into ${options.namespace}`,
+  );
   await runHelmInstall(release, chart, options.timeoutSeconds ?? 300, log);
   release.installSeconds = (performance.now() - started) / 1000;
   log(

@@ -98,6 +98,8 @@ export interface RenderOptions {
   namespace?: string;
   valuesFiles?: string[];
   set?: Record<string, string>;
+  /** More `helm template` arguments (--skip-tests, --kube-version, --api-versions). */
+  args?: string[];
 }
 
 /** A rendered Kubernetes object, loosely typed: tests read it like the YAML they know. */
@@ -124,8 +126,10 @@ export async function renderChart(helm: Helm, chartDir: string, options: RenderO
     "--namespace",
     options.namespace ?? "default",
     ...helmValueArgs(options),
+    ...(options.args ?? []),
   ]);
-  return parseAllDocuments(output)
+  // As the API server reads manifests (YAML 1.1): `defaultMode: 0555` is octal there, not 555.
+  return parseAllDocuments(output, { version: "1.1" })
     .map((doc) => doc.toJS() as Manifest | null)
     .filter((doc): doc is Manifest => doc !== null);
 }

@@ -133,6 +133,10 @@ export const helmTest: Check = {
   promise:
     "passes the chart's own `helm test`: PING and SET through the primary Service, WAIT for minReplicasToWrite replicas, and the key read back on every replica, from a client the NetworkPolicy admits",
   async run({ release, cluster }) {
+    if (release.delivery === "gitops")
+      throw new CheckNotApplicable(
+        "a GitOps tool runs no Helm test hook (Argo CD skips them; the GitOps path renders with --skip-tests)",
+      );
     const verdict: Verdict = new Verdict(this.id);
     const pod = `${release.fullname}-wrapper-test`;
     const output = await release.helm

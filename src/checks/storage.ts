@@ -26,11 +26,26 @@ export const storageClass: Check = {
 export const volumeClaims: Check = {
   id: "storage.claims",
   promise:
-    "binds one volume per pod with the environment's size (as fitted), access modes and class, and each pod mounts its own at /data",
-  async run({ release, cluster, expected }) {
+    "binds one volume per pod with the environment's size (as fitted), access modes and class, and each pod mounts its own at /data (claims of pods removed by scaling down stay only if the StatefulSet retains them)",
+  async run({ release, cluster, expected, log }) {
     const verdict: Verdict = new Verdict(this.id);
-    const claims = (await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: release.namespace }))
-      .items;
+    const all = (await cluster.kube.core.listNamespacedPersistentVolumeClaim({ namespace: release.namespace })).items;
+    const set = await cluster.kube.apps.readNamespacedStatefulSet({
+      name: release.fullname,
+      namespace: release.namespace,
+    });
+    // A scale-down leaves the removed pods' claims unless the StatefulSet says otherwise.
+    const retained = (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled ?? "Retain") === "Retain";
+    const ordinal = (name = "") => Number(/-(\d+)$/.exec(name)?.[1] ?? -1);
+    const ofRemovedPods = all.filter(
+      (c) =>
+        c.metadata?.name?.startsWith(`valkey-data-${release.fullname}-`) && ordinal(c.metadata.name) >= expected.pods,
+    );
+    if (retained && ofRemovedPods.length > 0)
+      log(
+        `[${release.env}] storage.claims: ${ofRemovedPods.map((c) => c.metadata?.name).join(", ")} kept from pods removed by scaling down (whenScaled: Retain)`,
+      );
+    const claims = retained ? all.filter((c) => !ofRemovedPods.includes(c)) : all;
     const wanted = Array.from({ length: expected.pods }, (_, i) => `valkey-data-${release.podName(i)}`);
     verdict.equal(claims.map((c) => c.metadata?.name).sort(), wanted.sort(), "volume claims of the release");
     for (const claim of claims) {

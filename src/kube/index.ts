@@ -1,6 +1,8 @@
 import { PassThrough } from "node:stream";
 import {
+  ApisApi,
   AppsV1Api,
+  CoreApi,
   CoreV1Api,
   Exec,
   type KubeConfig,
@@ -74,6 +76,13 @@ export class Kube {
   /** The API server's version (gitVersion, e.g. v1.35.4). */
   async versionOfServer(): Promise<string> {
     return (await this.config.makeApiClient(VersionApi).getCode()).gitVersion;
+  }
+
+  /** Every API group/version the server serves (`v1`, `apps/v1`, ...), as `kubectl api-versions` lists them. */
+  async apiGroupVersions(): Promise<string[]> {
+    const core = await this.config.makeApiClient(CoreApi).getAPIVersions();
+    const groups = await this.config.makeApiClient(ApisApi).getAPIVersions();
+    return [...core.versions, ...groups.groups.flatMap((g) => g.versions.map((v) => v.groupVersion))].sort();
   }
 
   async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {

@@ -60,3 +60,34 @@ export function refusedPodCreation(events: CoreV1Event[], since: Date): string |
     .at(-1);
   return refused ? `the API server refuses to create its pods: ${refused.message}` : undefined;
 }
+
+/** How long a pod may wait for a node its anti-affinity allows before a rollout gives up on it. */
+export const ANTI_AFFINITY_PATIENCE_MS = 30_000;
+
+/**
+ * A pod the scheduler has kept Pending for `patienceMs` because no node satisfies its pod
+ * anti-affinity (more pods than nodes under a required spread): it will not start until
+ * a node is added, so the rollout stops with the scheduler's words instead of timing out.
+ * (A cluster that adds nodes on demand would place it later; the rollout says why it stopped.)
+ */
+export function unschedulableBySpread(
+  pods: V1Pod[],
+  now: Date,
+  patienceMs = ANTI_AFFINITY_PATIENCE_MS,
+): string | undefined {
+  for (const pod of pods) {
+    const condition = pod.status?.conditions?.find(
+      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+    );
+    // Every node refuses it for its anti-affinity alone: a cordoned, tainted or full node
+    // in the message means the pod may yet start (a drain, a node coming back).
+    const all = /^0\/(\d+) nodes are available: (\d+) node\(s\) didn't match pod anti-affinity rules\./.exec(
+      condition?.message ?? "",
+    );
+    if (!condition?.lastTransitionTime || !all || all[1] !== all[2]) continue;
+    const waited = now.getTime() - new Date(condition.lastTransitionTime).getTime();
+    if (waited >= patienceMs)
+      return `pod ${pod.metadata?.name} cannot be scheduled (Pending for ${Math.round(waited / 1000)} s): ${condition.message}`;
+  }
+  return undefined;
+}

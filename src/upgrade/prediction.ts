@@ -19,6 +19,8 @@ export interface Prediction {
   immutableStorageClass?: string;
   /** Other objects added, removed or changed (`ConfigMap/valkey-config changed`). */
   otherChanges: string[];
+  /** The StatefulSet's pod count changes: the pods added (started after the others) or removed (highest ordinal first). */
+  scaling?: { statefulSet: string; from: number; to: number; added: string[]; removed: string[] };
 }
 
 /** A chart, its values files, rendered as one release would be. */
@@ -117,6 +119,23 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
       immutableChanges.push(...changed);
     }
   }
+  let scaling: Prediction["scaling"];
+  for (const set of setsAfter) {
+    const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
+    const [from, to] = [Number(old?.spec.replicas ?? 1), Number(set.spec.replicas ?? 1)];
+    if (!old || from === to) continue;
+    const pods = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => `${set.metadata.name}-${a + i}`);
+    scaling = {
+      statefulSet: set.metadata.name,
+      from,
+      to,
+      added: pods(from, Math.max(from, to)),
+      removed: pods(to, Math.max(from, to)).reverse(),
+    };
+  }
+  const scalingWords = scaling
+    ? `; the StatefulSet scales from ${scaling.from} to ${scaling.to} pods (${scaling.added.length > 0 ? `${scaling.added.join(", ")} added` : `${scaling.removed.join(", ")} removed`})`
+    : "";
   for (const set of setsBefore) {
     if (!setsAfter.some((s) => s.metadata.name === set.metadata.name))
       otherChanges.push(`StatefulSet/${set.metadata.name} removed`);
@@ -150,21 +169,24 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
   if (podTemplateChanges.length > 0) {
     return {
       kind: "restart",
-      reason: `the pod template changes (${podTemplateChanges.length} field(s)): every pod restarts, highest ordinal first`,
+      reason: `the pod template changes (${podTemplateChanges.length} field(s)): every pod restarts, highest ordinal first${scalingWords}`,
       podTemplateChanges,
       immutableChanges,
       otherChanges,
+      scaling,
     };
   }
   return {
     kind: "no-restart",
-    reason:
+    reason: `${
       otherChanges.length > 0
         ? `only ${otherChanges.join(", ")}: no pod restarts`
-        : "nothing the cluster runs changes: no pod restarts",
+        : "nothing the cluster runs changes: no pod restarts"
+    }${scalingWords}`,
     podTemplateChanges,
     immutableChanges,
     otherChanges,
+    scaling,
   };
 }
 

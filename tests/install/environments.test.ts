@@ -1,9 +1,9 @@
 import { describe, expect } from "vitest";
 import { servedProvisioners } from "../../src/chart/fit.ts";
-import { environmentsOf, environmentValues, featuresOf } from "../../src/chart/values.ts";
-import { CHECKS, CheckNotApplicable, expectedOf, unmetRequirement } from "../../src/checks/index.ts";
-import { platformContract, type Terms } from "../../src/contract.ts";
+import { environmentsOf } from "../../src/chart/values.ts";
+import { expectedOf } from "../../src/checks/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
+import { describeChecksOfInstalled } from "../support/install-checks.ts";
 
 /**
  * Every environment installed as its values file says (fitted to the cluster by the
@@ -13,7 +13,6 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
  */
 describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENVS"))("environment %s", (env) => {
   test.override({ env });
-  const features = featuresOf(environmentValues(env));
   test("is installed with the environment's own provisioner wherever the cluster serves it: the fit stands in only for a driver the cluster lacks", async ({
     release,
     cluster,
@@ -33,30 +32,5 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_ENV
     }
   });
 
-  describe("as installed", { concurrent: false }, () => {
-    for (const check of CHECKS) {
-      const reason = check.notApplicable?.(features, platformContract().terms[env] as Terms);
-      if (reason) {
-        test.skip(`${check.promise} (not applicable: ${reason})`, () => {});
-        continue;
-      }
-      test(check.promise, async ({ release, cluster, namespaces, monitoring, contract, skip }) => {
-        const unmet = unmetRequirement(check, { cluster, monitoring });
-        if (unmet) return skip(unmet);
-        const running = check.run({
-          release,
-          cluster,
-          namespaces,
-          monitoring,
-          contract,
-          expected: expectedOf(release),
-          log: (line) => console.log(line),
-        });
-        await running.catch((error: Error) => {
-          if (error instanceof CheckNotApplicable) return skip(error.message);
-          throw error;
-        });
-      });
-    }
-  });
+  describeChecksOfInstalled(env);
 });

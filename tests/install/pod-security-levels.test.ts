@@ -14,11 +14,14 @@ const LEVELS: readonly PodSecurityLevel[] = ["restricted", "baseline"];
 function podsOf(manifests: Manifest[]): V1Pod[] {
   return manifests.flatMap((m): V1Pod[] => {
     if (m.kind === "Pod") return [{ metadata: { name: m.metadata.name, labels: m.metadata.labels }, spec: m.spec }];
-    if (["StatefulSet", "Deployment", "DaemonSet", "Job"].includes(m.kind))
-      return [
-        { metadata: { name: m.metadata.name, labels: m.spec.template.metadata?.labels }, spec: m.spec.template.spec },
-      ];
-    return [];
+    if (!["StatefulSet", "Deployment", "DaemonSet", "Job"].includes(m.kind)) return [];
+    // A StatefulSet's pods get a volume per claim template: the pod spec alone does not validate.
+    const claims = ((m.spec.volumeClaimTemplates ?? []) as Manifest[]).map((t) => ({
+      name: t.metadata.name,
+      persistentVolumeClaim: { claimName: `${t.metadata.name}-${m.metadata.name}-0` },
+    }));
+    const spec = { ...m.spec.template.spec, volumes: [...(m.spec.template.spec.volumes ?? []), ...claims] };
+    return [{ metadata: { name: m.metadata.name, labels: m.spec.template.metadata?.labels }, spec }];
   });
 }
 
