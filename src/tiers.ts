@@ -11,7 +11,7 @@ export const TIERS = {
   default: DEFAULT_TIER,
   /**
    * `npm run test:full`: the default tier plus the mutation catalogue, the upgrade walks from
-   * the last RDB-only wrapper and of a server setting (the version matrix is opt-in), node
+   * the last RDB-only wrapper and of a server setting, scaling (the version matrix is opt-in), node
    * crashes, the server restart and interrupted runs; the failover suite breaks prod-01 too.
    */
   full: [...DEFAULT_TIER, "mutations", "upgrade", "node-crash", "node-restart", "interrupts"],
