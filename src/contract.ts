@@ -452,7 +452,10 @@ export function restrictedProblems(values: Values): { problem: string; path: str
       problems.push({ problem: `${path}.capabilities.drop lacks ALL`, path });
     const added = ((c.capabilities?.add ?? []) as string[]).filter((cap) => cap !== "NET_BIND_SERVICE");
     if (added.length > 0) problems.push({ problem: `${path}.capabilities.add has ${added.join(", ")}`, path });
-    if (c.runAsUser === 0 || c.runAsNonRoot === false) problems.push({ problem: `${path} runs as root`, path });
+    if (c.runAsUser === 0) problems.push({ problem: `${path} runs as user 0`, path });
+    if (c.runAsNonRoot === false) problems.push({ problem: `${path}.runAsNonRoot is false`, path });
+    if (c.seccompProfile !== undefined && !seccomp(c))
+      problems.push({ problem: `${path}.seccompProfile is ${c.seccompProfile?.type ?? "empty"}`, path });
   }
   return problems;
 }

@@ -288,11 +288,14 @@ const SPECS = {
   }),
   VALKEY_GITOPS_ENVS: spec({
     accepts: "comma-separated environments, or none",
-    default: "prod-01",
+    default: "prod-01 when VALKEY_ENVS includes it",
     description:
       "Environments the install suite also delivers the GitOps way (helm template for the cluster, server-side apply, no Helm release) and runs every check against",
     parse: (raw: string) => (raw.trim() === "none" ? [] : environmentList(raw)),
-    fallback: () => ["prod-01"],
+    fallback: (): string[] =>
+      (process.env.VALKEY_ENVS ? environmentList(process.env.VALKEY_ENVS) : environments()).includes("prod-01")
+        ? ["prod-01"]
+        : [],
   }),
   VALKEY_MUTATIONS: spec({
     accepts: "comma-separated mutation ids (fixtures/mutations/<id>.yaml)",

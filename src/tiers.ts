@@ -14,7 +14,7 @@ export const TIERS = {
    * the last RDB-only wrapper and of a server setting, scaling (the version matrix is opt-in), node
    * crashes, the server restart and interrupted runs; the failover suite breaks prod-01 too.
    */
-  full: [...DEFAULT_TIER, "mutations", "upgrade", "node-crash", "node-restart", "interrupts"],
+  full: [...DEFAULT_TIER, "mutations", "upgrade", "scaling", "node-crash", "node-restart", "interrupts"],
 } as const;
 
 export type Tier = keyof typeof TIERS;

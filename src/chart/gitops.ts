@@ -26,7 +26,7 @@ export interface AppliedObject {
   namespace?: string;
 }
 
-/** Helm's install order, by kind (kinds not listed go last): what an object needs exists before it. */
+/** Helm's install order (the kinds this chart renders), by kind; others go last: what an object needs exists before it. */
 const ORDER = [
   "Namespace",
   "NetworkPolicy",
@@ -43,12 +43,14 @@ const ORDER = [
   "Role",
   "RoleBinding",
   "Service",
-  "StatefulSet",
   "Deployment",
+  "StatefulSet",
 ];
 const rank = (kind: string) => (ORDER.includes(kind) ? ORDER.indexOf(kind) : ORDER.length);
 
-const keyOf = (o: AppliedObject) => `${o.apiVersion}/${o.kind}/${o.namespace ?? ""}/${o.name}`;
+/** An object's identity across renderings: its group, not its version (a kind may move from v1beta1 to v1). */
+export const keyOf = (o: AppliedObject) =>
+  `${o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : ""}/${o.kind}/${o.namespace ?? ""}/${o.name}`;
 
 /** The API's discovery of a kind: its plural and whether it is namespaced (KubernetesObjectApi keeps it to itself). */
 class Discovery extends KubernetesObjectApi {
@@ -78,6 +80,7 @@ async function serverSideApply(config: KubeConfig, path: string, manifest: Manif
     headers: { "Content-Type": "application/apply-patch+yaml", Accept: "application/json" },
   };
   await config.applyToHTTPSOptions(options);
+  options.timeout = 60_000;
   const body = JSON.stringify(manifest);
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const request = (url.protocol === "https:" ? https : http).request(url, options, (response) => {
@@ -87,6 +90,7 @@ async function serverSideApply(config: KubeConfig, path: string, manifest: Manif
       response.on("error", reject);
     });
     request.on("error", reject);
+    request.on("timeout", () => request.destroy(new Error(`no answer in 60 s to ${url.pathname}`)));
     request.end(body);
   });
   if (status >= 300) {
@@ -129,7 +133,8 @@ async function clusterCapabilities(cluster: Cluster): Promise<string[]> {
 
 /**
  * Renders the chart for the release and applies it server-side; prunes what `previous`
- * applied and the rendering no longer holds. Returns what it applied.
+ * applied and the rendering no longer holds. Returns what it applied; `onApplied` hears of
+ * each object as it is applied, so that a failure half-way leaves nothing untracked.
  */
 export async function applyRendered(
   helm: Helm,
@@ -138,6 +143,7 @@ export async function applyRendered(
   release: { name: string; namespace: string; valuesFiles: string[] },
   previous: readonly AppliedObject[],
   log: (line: string) => void,
+  onApplied: (object: AppliedObject) => void = () => {},
 ): Promise<AppliedObject[]> {
   const manifests: Manifest[] = await renderChart(helm, chart, {
     release: release.name,
@@ -153,12 +159,14 @@ export async function applyRendered(
       await discovery.pathOf(manifest, release.namespace),
       manifest,
     );
-    applied.push({
+    const object = {
       apiVersion: manifest.apiVersion,
       kind: manifest.kind,
       name: manifest.metadata.name,
       namespace: result.metadata?.namespace,
-    });
+    };
+    applied.push(object);
+    onApplied(object);
   }
   const current = new Set(applied.map(keyOf));
   const pruned = previous.filter((o) => !current.has(keyOf(o)));

@@ -11,7 +11,7 @@ import { crashLoop, refusedPodCreation, rolloutProgress, unschedulableBySpread }
 import { cacheDir, setting } from "../settings.ts";
 import { type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
-import { type AppliedObject, applyRendered, type Delivery, deleteApplied } from "./gitops.ts";
+import { type AppliedObject, applyRendered, type Delivery, deleteApplied, keyOf } from "./gitops.ts";
 import type { Helm } from "./helm.ts";
 import { packageDifferences, parseChartReference, pullChart } from "./package.ts";
 import { environmentValues, mergeValues, readValuesFile, type Values } from "./values.ts";
@@ -465,16 +465,24 @@ async function runHelmInstall(
   const since = new Date(Date.now() - 1_000);
   const gitops = release.delivery === "gitops";
   try {
-    if (gitops)
+    if (gitops) {
+      const previous = release.applied;
+      const tracked = new Map(previous.map((o) => [keyOf(o), o]));
+      // Tracked as applied, so that a failure half-way leaves nothing uninstall does not know of.
+      const track = (o: AppliedObject) => {
+        tracked.set(keyOf(o), o);
+        release.applied = [...tracked.values()];
+      };
       release.applied = await applyRendered(
         release.helm,
         release.cluster,
         chart,
         release,
-        release.applied,
+        previous,
         log ?? (() => {}),
+        track,
       );
-    else await release.helm.run(args);
+    } else await release.helm.run(args);
     await release.waitReady(timeoutSeconds * 1000, log, since);
   } catch (error) {
     throw new InstallError(
@@ -592,7 +600,16 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
   log(
     `[install ${options.env}] ${release.delivery === "gitops" ? "helm template, applied server-side" : `helm upgrade --install ${name}`} into ${options.namespace}`,
   );
-  await runHelmInstall(release, chart, options.timeoutSeconds ?? 300, log);
+  try {
+    await runHelmInstall(release, chart, options.timeoutSeconds ?? 300, log);
+  } catch (error) {
+    // No Release reaches the caller: what the failed install made (the cluster-wide
+    // StorageClass among it) goes now, after the diagnostics were taken.
+    await release
+      .uninstall()
+      .catch((cleanup: Error) => log(`[install ${options.env}] removing the failed install: ${cleanup.message}`));
+    throw error;
+  }
   release.installSeconds = (performance.now() - started) / 1000;
   log(
     `[install ${options.env}] ${helm} installed upstream valkey ${upstreamVersion} in ${release.installSeconds.toFixed(1)} s`,

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { Release } from "../chart/release.ts";
 import type { Features } from "../chart/values.ts";
 import type { Cluster } from "../cluster/index.ts";
@@ -88,6 +89,16 @@ export class Verdict {
   equal<T>(found: unknown, expected: T, what: string): asserts found is T {
     if (!isDeepStrictEqual(found, expected)) this.fail(`${what}: expected ${show(expected)}, found ${show(found)}`);
   }
+}
+
+/** The release's pods; a verdict that it has none. */
+export async function releasePods(
+  verdict: { that(condition: unknown, message: string): asserts condition },
+  { release, cluster }: Pick<CheckContext, "release" | "cluster">,
+): Promise<V1Pod[]> {
+  const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
+  verdict.that(pods.length > 0, "the release has no pods");
+  return pods;
 }
 
 /** Why a check cannot run here, or undefined when it can. */

@@ -2,9 +2,15 @@ import { relative } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { PolicyV1Api, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { asks, inRange, type PromiseName, promiseLabel, type Range, type Terms } from "../contract.ts";
-import { dryRunRefusal, enforcedLevel, judgingNamespace, type PodSecurityLevel } from "../kube/pod-security.ts";
+import {
+  dryRunRefusal,
+  enforcedLevel,
+  judgingNamespace,
+  notEnforcing,
+  type PodSecurityLevel,
+} from "../kube/pod-security.ts";
 import { rawPing, withClient } from "../valkey/index.ts";
-import { type Check, type CheckContext, CheckNotApplicable, Verdict } from "./check.ts";
+import { type Check, type CheckContext, CheckNotApplicable, releasePods, Verdict } from "./check.ts";
 
 /**
  * The platform's contract judged live: each promise of charts/valkey/contract.yaml read
@@ -319,21 +325,16 @@ export const contractReclaimPolicy: Check = {
 export const contractPodSecurity: Check = {
   id: "contract.pod-security",
   promise:
-    "keeps the platform contract's Pod Security level: the API server admits every running pod's spec under that level in a server-side dry run, and refuses a privileged pod there (the level is enforced, not only labelled)",
+    "keeps the platform contract's Pod Security level: the API server admits every running pod's spec in a server-side dry run in a namespace shown to enforce that level (it refuses there a pod that only baseline admits)",
   notApplicable: notPromised("podSecurity"),
   async run(context) {
     const verdict: PromiseAsserter = verdictFor(this, context, "podSecurity");
     const { release, cluster, namespaces } = context;
     const level = termsOf(context).podSecurity as PodSecurityLevel;
     const judging = await judgingNamespace(cluster.kube, namespaces, level);
-    const privileged = cluster.helperPod("privileged-probe");
-    for (const container of privileged.spec?.containers ?? []) container.securityContext = { privileged: true };
-    verdict.that(
-      (await dryRunRefusal(cluster.kube, judging, privileged)) !== undefined,
-      `the API server admits a privileged pod in ${judging}, a namespace labelled to enforce ${level}: Pod Security admission is off on this cluster`,
-    );
-    const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
-    verdict.that(pods.length > 0, "the release has no pods");
+    const unable = await notEnforcing(cluster.kube, judging, level, cluster.helperImage);
+    verdict.that(unable === undefined, `cannot judge: ${unable}`);
+    const pods = await releasePods(verdict, context);
     for (const pod of pods) {
       const refusal = await dryRunRefusal(cluster.kube, judging, pod);
       verdict.that(refusal === undefined, `pod ${pod.metadata?.name}: ${refusal}`);

@@ -1,6 +1,6 @@
-import { AuthorizationV1Api, type V1Pod } from "@kubernetes/client-node";
+import { AuthorizationV1Api } from "@kubernetes/client-node";
 import { restrictedProblems } from "../contract.ts";
-import { type Check, CheckNotApplicable, Verdict } from "./check.ts";
+import { type Check, CheckNotApplicable, releasePods, Verdict } from "./check.ts";
 
 /**
  * The release's security posture read from what runs: the pods' API credentials, what
@@ -11,17 +11,22 @@ import { type Check, CheckNotApplicable, Verdict } from "./check.ts";
 
 const TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/** Whether a mount at `path` puts something at or over the token directory (a parent, the directory, a file in it). */
+export function mountsTokenDirectory(path: string): boolean {
+  const at = path.replace(/\/+$/, "") || "/";
+  return at === "/" || TOKEN_DIR === at || TOKEN_DIR.startsWith(`${at}/`) || at.startsWith(`${TOKEN_DIR}/`);
+}
+
 export const serviceAccountToken: Check = {
   id: "security.service-account-token",
   promise:
-    "mounts no Kubernetes API token into any pod, as the environment declares (serviceAccount.automount false): no token volume in any pod's spec and no token file in any Valkey container",
-  async run({ release, cluster }) {
+    "mounts no Kubernetes API token into any pod, as the environment declares (serviceAccount.automount false): no token volume in any pod's spec, no container mounting anything at the token's directory, and no token file in the Valkey container",
+  async run(context) {
+    const { release, cluster } = context;
     const verdict: Verdict = new Verdict(this.id);
     if (release.declared.valkey?.serviceAccount?.automount === true)
       throw new CheckNotApplicable("the environment declares a mounted token (valkey.serviceAccount.automount: true)");
-    const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
-    verdict.that(pods.length > 0, "the release has no pods");
-    for (const pod of pods) {
+    for (const pod of await releasePods(verdict, context)) {
       const name = pod.metadata?.name as string;
       const tokenVolumes = (pod.spec?.volumes ?? []).filter((v) =>
         v.projected?.sources?.some((source) => source.serviceAccountToken),
@@ -31,11 +36,11 @@ export const serviceAccountToken: Check = {
         `pod ${name} has a service account token volume (${tokenVolumes.map((v) => v.name).join(", ")}): automountServiceAccountToken is ${pod.spec?.automountServiceAccountToken}`,
       );
       const mounting = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].filter((c) =>
-        c.volumeMounts?.some((m) => TOKEN_DIR.startsWith(m.mountPath.replace(/\/$/, ""))),
+        c.volumeMounts?.some((m) => mountsTokenDirectory(m.mountPath)),
       );
       verdict.that(
         mounting.length === 0,
-        `pod ${name}: ${mounting.map((c) => c.name).join(", ")} mount(s) a volume over ${TOKEN_DIR}`,
+        `pod ${name}: ${mounting.map((c) => c.name).join(", ")} mount(s) a volume at or over ${TOKEN_DIR}`,
       );
       const inside = await cluster.kube.exec(release.namespace, name, release.fullname, [
         "sh",
@@ -51,10 +56,64 @@ export const serviceAccountToken: Check = {
 export interface ProcessCredentials {
   uid: number;
   noNewPrivs: boolean;
-  effectiveCapabilities: bigint;
+  /** Capabilities the process could ever hold (what exec of a file with capabilities may grant). */
+  boundingCapabilities: bigint;
 }
 
-/** Parses /proc/<pid>/status: the effective user, the no_new_privs flag, the effective capabilities. */
+/** Linux capability names by bit (linux/capability.h). */
+const CAPABILITIES = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "DAC_READ_SEARCH",
+  "FOWNER",
+  "FSETID",
+  "KILL",
+  "SETGID",
+  "SETUID",
+  "SETPCAP",
+  "LINUX_IMMUTABLE",
+  "NET_BIND_SERVICE",
+  "NET_BROADCAST",
+  "NET_ADMIN",
+  "NET_RAW",
+  "IPC_LOCK",
+  "IPC_OWNER",
+  "SYS_MODULE",
+  "SYS_RAWIO",
+  "SYS_CHROOT",
+  "SYS_PTRACE",
+  "SYS_PACCT",
+  "SYS_ADMIN",
+  "SYS_BOOT",
+  "SYS_NICE",
+  "SYS_RESOURCE",
+  "SYS_TIME",
+  "SYS_TTY_CONFIG",
+  "MKNOD",
+  "LEASE",
+  "AUDIT_WRITE",
+  "AUDIT_CONTROL",
+  "SETFCAP",
+  "MAC_OVERRIDE",
+  "MAC_ADMIN",
+  "SYSLOG",
+  "WAKE_ALARM",
+  "BLOCK_SUSPEND",
+  "AUDIT_READ",
+  "PERFMON",
+  "BPF",
+  "CHECKPOINT_RESTORE",
+];
+/** The one capability the restricted standard lets a container add. */
+const NET_BIND_SERVICE = 1n << 10n;
+
+export function capabilityNames(set: bigint): string[] {
+  return CAPABILITIES.filter((_, bit) => (set >> BigInt(bit)) & 1n).concat(
+    set >> BigInt(CAPABILITIES.length) ? [`bits above ${CAPABILITIES.length - 1}`] : [],
+  );
+}
+
+/** Parses /proc/<pid>/status: the effective user, the no_new_privs flag, the bounding capability set. */
 export function parseProcessStatus(status: string): ProcessCredentials {
   const field = (name: string) => {
     const match = status.match(new RegExp(`^${name}:\\s*(.*)$`, "m"));
@@ -64,8 +123,21 @@ export function parseProcessStatus(status: string): ProcessCredentials {
   return {
     uid: Number(field("Uid").split(/\s+/)[1]),
     noNewPrivs: field("NoNewPrivs") === "1",
-    effectiveCapabilities: BigInt(`0x${field("CapEff")}`),
+    boundingCapabilities: BigInt(`0x${field("CapBnd")}`),
   };
+}
+
+/** What in a process's credentials breaks the restricted posture, in words (none: []). */
+export function credentialProblems(process: ProcessCredentials): string[] {
+  const problems: string[] = [];
+  if (process.uid === 0) problems.push("runs as root (Uid 0)");
+  if (!process.noNewPrivs) problems.push("may gain privileges (NoNewPrivs 0: allowPrivilegeEscalation is not false)");
+  const extra = process.boundingCapabilities & ~NET_BIND_SERVICE;
+  if (extra !== 0n)
+    problems.push(
+      `may gain capabilities (CapBnd ${process.boundingCapabilities.toString(16)}: ${capabilityNames(extra).join(", ")})`,
+    );
+  return problems;
 }
 
 /** The status of a container's main process, read from its node: containerd's task pid, then /proc. */
@@ -84,9 +156,10 @@ async function processStatus(
 export const nonRootProcesses: Check = {
   id: "security.non-root",
   promise:
-    "runs every container's process as a non-root user that cannot gain privileges, as the environment's restricted posture declares: Uid, NoNewPrivs and CapEff read from /proc on the pod's node",
+    "runs the main process of every running container as a non-root user that cannot gain privileges or capabilities (none but NET_BIND_SERVICE in its bounding set), as the environment's restricted posture declares: Uid, NoNewPrivs and CapBnd read from /proc on the pod's node",
   requires: "nodeControl",
-  async run({ release, cluster }) {
+  async run(context) {
+    const { release, cluster } = context;
     const verdict: Verdict = new Verdict(this.id);
     const undeclared = restrictedProblems(release.declared);
     if (undeclared.length > 0)
@@ -95,9 +168,8 @@ export const nonRootProcesses: Check = {
       );
     const nodes = cluster.nodeControl;
     if (!nodes) throw new CheckNotApplicable("needs node control");
-    const pods: V1Pod[] = await cluster.kube.pods(release.namespace, release.labelSelector);
-    verdict.that(pods.length > 0, "the release has no pods");
-    for (const pod of pods) {
+    const problems: string[] = [];
+    for (const pod of await releasePods(verdict, context)) {
       const node = nodes.node(pod.spec?.nodeName as string);
       for (const container of pod.status?.containerStatuses ?? []) {
         const where = `container ${container.name} of ${pod.metadata?.name}`;
@@ -105,17 +177,11 @@ export const nonRootProcesses: Check = {
         const process = parseProcessStatus(
           await processStatus((command) => nodes.exec(node, command), container.containerID as string),
         );
-        verdict.that(process.uid !== 0, `${where} runs as root (Uid 0)`);
-        verdict.that(
-          process.noNewPrivs,
-          `${where} may gain privileges (NoNewPrivs 0: allowPrivilegeEscalation is not false)`,
-        );
-        verdict.that(
-          process.effectiveCapabilities === 0n,
-          `${where} holds capabilities (CapEff ${process.effectiveCapabilities.toString(16)})`,
-        );
+        const found = credentialProblems(process);
+        if (found.length > 0) problems.push(`${where}: ${found.join(", ")}`);
       }
     }
+    verdict.that(problems.length === 0, problems.join("; "));
   },
 };
 
@@ -135,12 +201,12 @@ const FORBIDDEN_REQUESTS: { verb: string; resource: string; group?: string; clus
 export const apiPermissions: Check = {
   id: "security.api-permissions",
   promise:
-    "gives the pods' service account no Kubernetes API permissions: the API server's SubjectAccessReview denies it reading Secrets, ConfigMaps and Pods, creating Pods or exec, changing the StatefulSet, and listing Secrets or nodes cluster-wide",
-  async run({ release, cluster }) {
+    "gives the pods' service account none of the API requests that matter: the API server's SubjectAccessReview denies it reading Secrets, ConfigMaps and Pods, creating Pods or exec, changing the StatefulSet, and listing Secrets or nodes cluster-wide",
+  async run(context) {
+    const { release, cluster } = context;
     const verdict: Verdict = new Verdict(this.id);
-    const pods = await cluster.kube.pods(release.namespace, release.labelSelector);
+    const pods = await releasePods(verdict, context);
     const accounts = [...new Set(pods.map((p) => p.spec?.serviceAccountName ?? "default"))];
-    verdict.that(accounts.length > 0, "the release has no pods");
     const authorization = cluster.kube.config.makeApiClient(AuthorizationV1Api);
     for (const account of accounts) {
       const user = `system:serviceaccount:${release.namespace}:${account}`;

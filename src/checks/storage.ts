@@ -1,3 +1,4 @@
+import type { V1StatefulSet } from "@kubernetes/client-node";
 import { sameQuantity } from "../chart/quantity.ts";
 import { type Check, Verdict } from "./check.ts";
 
@@ -23,6 +24,11 @@ export const storageClass: Check = {
   },
 };
 
+/** Whether a scale-down leaves the removed pods' claims (Kubernetes' default when the StatefulSet says nothing). */
+export function retainsClaimsOnScaleDown(set: V1StatefulSet): boolean {
+  return (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled ?? "Retain") === "Retain";
+}
+
 export const volumeClaims: Check = {
   id: "storage.claims",
   promise:
@@ -34,18 +40,25 @@ export const volumeClaims: Check = {
       name: release.fullname,
       namespace: release.namespace,
     });
-    // A scale-down leaves the removed pods' claims unless the StatefulSet says otherwise.
-    const retained = (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled ?? "Retain") === "Retain";
+    // Claims of pods a scale-down removed: beyond the StatefulSet's count, their pod gone.
+    const pods = new Set((await cluster.kube.pods(release.namespace)).map((p) => p.metadata?.name));
     const ordinal = (name = "") => Number(/-(\d+)$/.exec(name)?.[1] ?? -1);
-    const ofRemovedPods = all.filter(
-      (c) =>
-        c.metadata?.name?.startsWith(`valkey-data-${release.fullname}-`) && ordinal(c.metadata.name) >= expected.pods,
-    );
-    if (retained && ofRemovedPods.length > 0)
+    const prefix = `valkey-data-${release.fullname}-`;
+    const ofRemovedPods = retainsClaimsOnScaleDown(set)
+      ? all.filter((c) => {
+          const name = c.metadata?.name ?? "";
+          return (
+            name.startsWith(prefix) &&
+            ordinal(name) >= (set.spec?.replicas ?? 0) &&
+            !pods.has(`${release.fullname}-${ordinal(name)}`)
+          );
+        })
+      : [];
+    if (ofRemovedPods.length > 0)
       log(
         `[${release.env}] storage.claims: ${ofRemovedPods.map((c) => c.metadata?.name).join(", ")} kept from pods removed by scaling down (whenScaled: Retain)`,
       );
-    const claims = retained ? all.filter((c) => !ofRemovedPods.includes(c)) : all;
+    const claims = all.filter((c) => !ofRemovedPods.includes(c));
     const wanted = Array.from({ length: expected.pods }, (_, i) => `valkey-data-${release.podName(i)}`);
     verdict.equal(claims.map((c) => c.metadata?.name).sort(), wanted.sort(), "volume claims of the release");
     for (const claim of claims) {

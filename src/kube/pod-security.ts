@@ -75,7 +75,40 @@ export async function dryRunRefusal(kube: Kube, namespace: string, pod: V1Pod): 
     await kube.core.createNamespacedPod({ namespace, body, dryRun: "All" });
     return undefined;
   } catch (error) {
-    if (statusCode(error) === 403) return refusalMessage(error);
+    // Only Pod Security's refusal is a verdict; any other (a terminating namespace, a quota) is an error.
+    if (statusCode(error) === 403 && /violates PodSecurity/.test(refusalMessage(error))) return refusalMessage(error);
     throw error;
   }
+}
+
+/**
+ * A pod `baseline` admits and `restricted` refuses (root allowed, privilege escalation and
+ * capabilities not turned off, no seccomp profile): the probe that tells `restricted` is
+ * enforced, not merely labelled or enforced one level lower.
+ */
+function baselineOnlyPod(image: string): V1Pod {
+  return {
+    metadata: { name: "restricted-probe" },
+    spec: { containers: [{ name: "main", image, command: ["true"] }] },
+  };
+}
+
+/**
+ * Why `namespace` cannot judge pods under `level`, or undefined when it can: it must carry
+ * the label and the API server must act on it (a cluster with Pod Security admission off,
+ * or exempting the namespace, admits everything).
+ */
+export async function notEnforcing(
+  kube: Kube,
+  namespace: string,
+  level: PodSecurityLevel,
+  image: string,
+): Promise<string | undefined> {
+  const labelled = await enforcedLevel(kube, namespace);
+  if (labelled !== level) return `namespace ${namespace} enforces ${labelled ?? "no level"}, not ${level}`;
+  if (level !== "restricted") return undefined;
+  const refusal = await dryRunRefusal(kube, namespace, baselineOnlyPod(image));
+  return refusal === undefined
+    ? `the API server admits a pod that breaks restricted in ${namespace}, a namespace labelled to enforce it: Pod Security admission is off or exempts it`
+    : undefined;
 }

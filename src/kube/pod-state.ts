@@ -54,7 +54,8 @@ export function refusedPodCreation(events: CoreV1Event[], since: Date): string |
   const refused = events
     .filter(
       (e) =>
-        e.reason === "FailedCreate" && /is forbidden: (violates PodSecurity|admission webhook)/.test(e.message ?? ""),
+        e.reason === "FailedCreate" &&
+        /is forbidden: violates PodSecurity|admission webhook "[^"]+" denied the request/.test(e.message ?? ""),
     )
     .filter((e) => (e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? new Date(0)) >= since)
     .at(-1);

@@ -100,11 +100,23 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
   const setsAfter = after.filter((m) => m.kind === "StatefulSet");
   const podTemplateChanges: string[] = [];
   let immutableStatefulSet: string | undefined;
+  let scaling: Prediction["scaling"];
   for (const set of setsAfter) {
     const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
     if (!old) {
       otherChanges.push(`StatefulSet/${set.metadata.name} added`);
       continue;
+    }
+    const [from, to] = [Number(old.spec.replicas ?? 1), Number(set.spec.replicas ?? 1)];
+    if (from !== to) {
+      const pods = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => `${set.metadata.name}-${a + i}`);
+      scaling = {
+        statefulSet: set.metadata.name,
+        from,
+        to,
+        added: pods(from, Math.max(from, to)),
+        removed: pods(to, Math.max(from, to)).reverse(),
+      };
     }
     podTemplateChanges.push(...differences(old.spec.template, set.spec.template, "spec.template"));
     const fields = new Set([...Object.keys(old.spec ?? {}), ...Object.keys(set.spec ?? {})]);
@@ -118,20 +130,6 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
       if (changed.length > 0) immutableStatefulSet = set.metadata.name;
       immutableChanges.push(...changed);
     }
-  }
-  let scaling: Prediction["scaling"];
-  for (const set of setsAfter) {
-    const old = setsBefore.find((s) => s.metadata.name === set.metadata.name);
-    const [from, to] = [Number(old?.spec.replicas ?? 1), Number(set.spec.replicas ?? 1)];
-    if (!old || from === to) continue;
-    const pods = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => `${set.metadata.name}-${a + i}`);
-    scaling = {
-      statefulSet: set.metadata.name,
-      from,
-      to,
-      added: pods(from, Math.max(from, to)),
-      removed: pods(to, Math.max(from, to)).reverse(),
-    };
   }
   const scalingWords = scaling
     ? `; the StatefulSet scales from ${scaling.from} to ${scaling.to} pods (${scaling.added.length > 0 ? `${scaling.added.join(", ")} added` : `${scaling.removed.join(", ")} removed`})`
@@ -164,6 +162,7 @@ export function predictFromManifests(before: Manifest[], after: Manifest[]): Pre
       immutableStatefulSet,
       immutableStorageClass,
       otherChanges,
+      scaling,
     };
   }
   if (podTemplateChanges.length > 0) {

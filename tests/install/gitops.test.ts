@@ -15,7 +15,7 @@ describe.skipIf(!!clusterUnavailable).concurrent.each(environmentsOf("VALKEY_GIT
   (env) => {
     test.override({ env, install: { delivery: "gitops" } });
 
-    test(`exists only as the objects applied: no Helm release on the cluster, and every applied object managed by ${GITOPS_FIELD_MANAGER} through server-side apply`, async ({
+    test(`has no Helm release on the cluster, and every object it applied is managed by ${GITOPS_FIELD_MANAGER} through server-side apply`, async ({
       release,
       cluster,
     }) => {

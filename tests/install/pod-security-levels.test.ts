@@ -3,7 +3,7 @@ import { describe, expect } from "vitest";
 import { compareVersions, resolveUpstreamChart } from "../../src/chart/upstream.ts";
 import { type Manifest, pinnedUpstreamVersion, renderChart, stageChart } from "../../src/chart/wrapper.ts";
 import { environments, environmentValuesFile } from "../../src/environments.ts";
-import { dryRunRefusal, judgingNamespace, type PodSecurityLevel } from "../../src/kube/pod-security.ts";
+import { dryRunRefusal, judgingNamespace, notEnforcing, type PodSecurityLevel } from "../../src/kube/pod-security.ts";
 import { markdownTable, writeReport } from "../../src/report/index.ts";
 import { upgradePlan } from "../../src/upgrade/plan.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
@@ -58,7 +58,11 @@ describe.skipIf(!!clusterUnavailable)("the Pod Security level of each upstream v
     namespaces,
   }) => {
     const judgingNamespaces = new Map<PodSecurityLevel, string>();
-    for (const level of LEVELS) judgingNamespaces.set(level, await judgingNamespace(cluster.kube, namespaces, level));
+    for (const level of LEVELS) {
+      const judging = await judgingNamespace(cluster.kube, namespaces, level);
+      expect(await notEnforcing(cluster.kube, judging, level, cluster.helperImage)).toBeUndefined();
+      judgingNamespaces.set(level, judging);
+    }
     const judge = (level: PodSecurityLevel, pod: V1Pod) =>
       dryRunRefusal(cluster.kube, judgingNamespaces.get(level) as string, pod);
     const rows: { version: string; chart: string; level: string; refusedAbove?: string }[] = [];

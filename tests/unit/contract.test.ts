@@ -84,6 +84,11 @@ describe("the platform's contract", () => {
     ["the pod as root", { valkey: { podSecurityContext: { runAsUser: 0 } } }, "podSecurity"],
     ["no seccomp profile", { valkey: { podSecurityContext: { seccompProfile: null } } }, "podSecurity"],
     ["runAsNonRoot unset", { valkey: { podSecurityContext: { runAsNonRoot: null } } }, "podSecurity"],
+    [
+      "a container's seccomp unconfined",
+      { valkey: { securityContext: { seccompProfile: { type: "Unconfined" } } } },
+      "podSecurity",
+    ],
     ["a capability added", { valkey: { securityContext: { capabilities: { add: ["NET_ADMIN"] } } } }, "podSecurity"],
     ["the exporter's context dropped", { valkey: { metrics: { exporter: { securityContext: null } } } }, "podSecurity"],
     [
