@@ -1,6 +1,6 @@
 import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import type { Cluster } from "../cluster/index.ts";
+import { type Cluster, RESTRICTED_CONTAINER, restrictedPod } from "../cluster/index.ts";
 import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { setting } from "../settings.ts";
@@ -246,13 +246,15 @@ export async function startPrometheus(cluster: Cluster, options: PrometheusOptio
           spec: {
             serviceAccountName: name,
             ...(server ? { nodeSelector: { "kubernetes.io/hostname": server.name } } : {}),
-            securityContext: { runAsUser: 65534, runAsGroup: 65534, fsGroup: 65534 },
+            // Restricted: it may run in a release's namespace, which enforces that standard.
+            securityContext: { ...restrictedPod(65534), fsGroup: 65534 },
             terminationGracePeriodSeconds: 1,
             containers: [
               {
                 name: "prometheus",
                 image,
                 imagePullPolicy: "IfNotPresent",
+                securityContext: RESTRICTED_CONTAINER,
                 args: [
                   "--config.file=/etc/prometheus/prometheus.yml",
                   "--storage.tsdb.path=/prometheus",
