@@ -10,8 +10,8 @@ const DEFAULT_TIER = ["unit", "chart", "cluster", "install", "failover"] as cons
 export const TIERS = {
   default: DEFAULT_TIER,
   /**
-   * `npm run test:full`: the default tier plus the mutation catalogue, the upgrade walks from
-   * the last RDB-only wrapper and of a server setting, scaling (the version matrix is opt-in), node
+   * `npm run test:full`: the default tier plus the mutation catalogue, the walk of a server
+   * setting, scaling (the version matrix and the RDB-to-AOF walk are opt-in, alone), node
    * crashes, the server restart and interrupted runs; the failover suite breaks prod-01 too.
    */
   full: [...DEFAULT_TIER, "mutations", "upgrade", "scaling", "node-crash", "node-restart", "interrupts"],
@@ -20,7 +20,7 @@ export const TIERS = {
 export type Tier = keyof typeof TIERS;
 
 /** The projects that only run when asked for (a setting or their own command), in no tier. */
-export const OPT_IN_PROJECTS = ["bench", "cluster-upgrade", "upgrade-matrix"] as const;
+export const OPT_IN_PROJECTS = ["bench", "cluster-upgrade", "upgrade-matrix", "upgrade-from-rdb"] as const;
 
 /** The `--project` names of a vitest command line, in order. */
 export function projectsOf(commandLine: string): string[] {
