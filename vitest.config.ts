@@ -60,8 +60,11 @@ export default defineConfig({
       // Scales a release under the acknowledged writer and a cache load: alone. Beside the
       // upgrade walks it pushed prod-01's step over the contract's 30 s of load errors (33 s).
       suite("scaling", 3),
-      // Measures how long writes stop and what crashes lose: four releases at a time.
-      suite("failover", 4, { maxConcurrency: 4 }),
+      // Measures how long writes stop and what crashes lose, against the contract's budgets:
+      // three releases at a time per file. At four, a clean-clone run measured prod-01's
+      // primary back after 26.7 s (17.2 s in the run before) and 31.1 s without writes
+      // (budget 30), with client commands timing out: the machine's contention.
+      suite("failover", 4, { maxConcurrency: 3 }),
       // Crashes agent nodes, which takes every pod on them: alone.
       suite("node-crash", 5),
       // Restarts the server node, which no other suite may see: alone, last.
