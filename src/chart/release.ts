@@ -296,7 +296,7 @@ export class Release {
     timeoutMs = 300_000,
     log?: (line: string) => void,
     // Pods refused since then stop the wait (event times have a second's resolution).
-    since = new Date(Date.now() - 1_000),
+    since = refusalsFromNow(),
   ): Promise<void> {
     let last = "";
     let said = "";
@@ -446,6 +446,9 @@ async function deleteRetainedVolumes(cluster: Cluster, namespace: string): Promi
   return failures;
 }
 
+/** The moment from which a rollout's refused pods count: event times have a second's resolution. */
+const refusalsFromNow = () => new Date(Date.now() - 1_000);
+
 async function runHelmInstall(
   release: Release,
   chart: string,
@@ -462,7 +465,7 @@ async function runHelmInstall(
     `${timeoutSeconds}s`,
     ...release.helmArgs(),
   ];
-  const since = new Date(Date.now() - 1_000);
+  const since = refusalsFromNow();
   const gitops = release.delivery === "gitops";
   try {
     if (gitops) {
