@@ -31,7 +31,17 @@ export default defineConfig({
     projects: [
       // Unit tests and chart renders run beside the first group instead of before it: the
       // cluster's start (global setup) holds back every project, so they would add their time.
-      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"], setupFiles, sequence: { groupOrder: 1 } } },
+      // Beside the cluster's start a unit test that spawns git or go measured over vitest's
+      // default 5 s (5.1 s in a --fresh-cache run): 30 s still catches a hang.
+      {
+        test: {
+          name: "unit",
+          include: ["tests/unit/**/*.test.ts"],
+          testTimeout: 30_000,
+          setupFiles,
+          sequence: { groupOrder: 1 },
+        },
+      },
       {
         test: {
           name: "chart",

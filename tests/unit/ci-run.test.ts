@@ -36,4 +36,20 @@ describe(".ci/run's exit status", () => {
     expect(result.stdout).toMatch(/FAILED \(exit 7\)/);
     expect(result.code).toBe(7);
   });
+
+  test("is 130 when interrupted: the phase under way ends and no later phase starts", async () => {
+    const result = await runWithTrap(
+      [
+        'section "a phase interrupted"',
+        "(sleep 0.3; kill -INT $$) &",
+        "sleep 1 || failed",
+        'section "a later phase"',
+        "echo the later phase ran",
+        "exit $status",
+      ].join("\n"),
+    );
+    expect(result.stdout).not.toContain("the later phase ran");
+    expect(result.stdout).toMatch(/a phase interrupted\s+\d+s\s+FAILED/);
+    expect(result.code).toBe(130);
+  });
 });
