@@ -14,6 +14,7 @@ import type { Endpoint } from "../valkey/index.ts";
 import { dockerExec, loadImagesIntoNodes, publishedPorts } from "./docker.ts";
 import type { ClusterInfo, NodeContainerInfo } from "./info.ts";
 import { HOST_NODE_PORTS } from "./node-container.ts";
+import { POWER_LOSS_CLASS, powerLossDiskMounted } from "./power-loss.ts";
 
 /** Reaching Services from the host: NodePorts that the server's container publishes on 127.0.0.1. */
 export interface HostAccess {
@@ -38,6 +39,16 @@ export interface NodeControl {
   exec(node: NodeContainerInfo, command: readonly string[]): Promise<string>;
 }
 
+/** Volumes that lose what was not synced when their node crashes, as a disk does when a machine loses power. */
+export interface PowerLossDisks {
+  /** The StorageClass whose volumes live on the agents' power-loss disks. */
+  readonly className: string;
+  /** The agents that carry one. */
+  readonly agents: readonly string[];
+  /** Whether the node's power-loss disk is mounted now (read from the node's /proc/mounts). */
+  mounted(node: NodeContainerInfo): Promise<boolean>;
+}
+
 /** Putting local images into the nodes without a registry. */
 export interface ImageLoading {
   /** Loads images into every node, or only into the named ones. */
@@ -57,6 +68,7 @@ export class Cluster {
   readonly hostAccess?: HostAccess;
   readonly nodeControl?: NodeControl;
   readonly imageLoading?: ImageLoading;
+  readonly powerLossDisks?: PowerLossDisks;
 
   private constructor(info: ClusterInfo) {
     this.info = info;
@@ -66,6 +78,12 @@ export class Cluster {
       const nodes = info.nodes;
       this.hostAccess = new PublishedNodePorts(this);
       this.nodeControl = new ContainerNodes(this, nodes);
+      if (info.powerLossDisks)
+        this.powerLossDisks = {
+          className: POWER_LOSS_CLASS,
+          agents: info.powerLossDisks.agents,
+          mounted: async (node) => powerLossDiskMounted(await dockerExec(node.containerId, ["cat", "/proc/mounts"])),
+        };
       // Nodes that pull from a registry get every image there, none imported.
       if (!info.images?.pulledFrom)
         this.imageLoading = {

@@ -25,12 +25,14 @@ import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
 import { dockerAnswers, dockerExec, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
 import { KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
+import { imageEntrypoint, lazydiskBinary, POWER_LOSS_CLASS, servePowerLossDisks } from "./power-loss.ts";
 
 export {
   Cluster,
   type HostAccess,
   type ImageLoading,
   type NodeControl,
+  type PowerLossDisks,
   RESTRICTED_CONTAINER,
   restrictedPod,
 } from "./cluster.ts";
@@ -140,6 +142,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const requested = options.securityProfile ?? setting("VALKEY_CLUSTER_PROFILE");
   const profile = requested === "auto" ? await detectSecurityProfile(images?.helper ?? image) : requested;
   await reapStaleNodeCgroups(image, log);
+  const lazydisk = agentCount > 0 ? await lazydiskBinary(log) : undefined;
+  const agentEntrypoint = lazydisk ? await imageEntrypoint(image) : undefined;
 
   log(`[cluster] starting ${image} (${profile}): a server and ${agentCount} agent(s)`);
   const started = performance.now();
@@ -184,7 +188,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   await containerRunning(serverName, serverStart);
   const agentStarts = agentNames.map((name) => {
     const containerName = `${network}-${name.replace("valkey-harness-", "")}`;
-    return new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs)
+    const agent = new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs);
+    if (lazydisk && agentEntrypoint) agent.withPowerLossDisk(lazydisk, agentEntrypoint);
+    return agent
       .withCopyContentToContainer(nodeFiles)
       .withSecurityProfile(profile)
       .withNetworkMode(network)
@@ -230,6 +236,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     securityProfile: profile,
     hostPorts: {},
     images,
+    powerLossDisks: lazydisk && !failed ? { agents: agentNames } : undefined,
   };
   const cluster = new StartedCluster(containers, info);
   try {
@@ -241,6 +248,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     if (agents.length > 0)
       await runOrThrow("docker", ["update", "--cpu-shares", "1024", ...agents.map((a) => a.getId())]);
     log(`[cluster] ${1 + agentCount} node(s) Ready in ${info.startSeconds.toFixed(1)} s`);
+    if (info.powerLossDisks) {
+      await servePowerLossDisks(new Kube(kubeConfigOf(info)), info.powerLossDisks.agents);
+      log(`[cluster] agents' volumes of StorageClass ${POWER_LOSS_CLASS} lose power with their node (lazydisk)`);
+    }
     // The offline node image carries the workload images and imports them before its node
     // turns Ready; any other node image (rancher/k3s) gets them now.
     if (images && image !== images.node) {

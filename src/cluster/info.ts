@@ -23,6 +23,8 @@ export interface ClusterInfo {
   images?: ImageSet;
   /** Seconds from the start of the containers until every node was Ready. */
   startSeconds?: number;
+  /** The agents whose volumes can lose power with them (src/cluster/power-loss.ts), when lazydisk could be built. */
+  powerLossDisks?: { agents: string[] };
 }
 
 export interface NodeContainerInfo {

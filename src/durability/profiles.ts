@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import { isMap, readValuesFile, type Values } from "../chart/values.ts";
 import { PERSISTENCE_PROFILES } from "../environments.ts";
@@ -24,7 +24,12 @@ export interface Profile {
 }
 
 export function readProfile(name: string): Profile {
-  const file = join(PERSISTENCE_PROFILES, `${name}.yaml`);
+  return readProfileFile(join(PERSISTENCE_PROFILES, `${name}.yaml`));
+}
+
+/** A profile from a file of its own (its name: the file's, without `.yaml`). */
+export function readProfileFile(file: string): Profile {
+  const name = basename(file, ".yaml");
   const raw = readValuesFile(file);
   const fail = (what: string): never => {
     throw new Error(`${file}: ${what}`);

@@ -1,5 +1,6 @@
 import type { Release } from "../chart/release.ts";
-import type { Cluster, NodeControl } from "../cluster/index.ts";
+import type { Cluster, NodeContainerInfo, NodeControl } from "../cluster/index.ts";
+import { POWER_LOSS_PATH, POWER_LOSS_PROVISIONER } from "../cluster/power-loss.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { parseInfo, replicationInfo, withClient } from "../valkey/index.ts";
 import { AcknowledgedWriter, type WriterReport } from "../valkey/writer.ts";
@@ -459,17 +460,55 @@ async function observe(
 }
 
 /**
- * 2. The node under the primary crashes (its container killed: every process on it dies
- * at once, the host keeps its page cache), stays down `downMs`, and starts again.
+ * How a node's crash treats pod `index`'s volume. On a power-loss disk
+ * (src/cluster/power-loss.ts) the crash loses what was never synced, as a machine losing
+ * power does; on any other volume the host keeps its page cache, so only the processes die.
+ * Read from the pod's claims and their StorageClass, and from the node's mounts.
  */
-export function primaryNodeCrash(context: ScenarioContext, downMs = 30_000): Promise<ScenarioResult> {
-  return withLedger(context, "primary-node-crashed", async (mark) => {
+async function crashKind(
+  context: ScenarioContext,
+  index: number,
+  node: NodeContainerInfo,
+): Promise<"lost-power" | "crashed"> {
+  const { kube } = context.cluster;
+  const namespace = context.release.namespace;
+  const pod = await podOf(context, index);
+  const claims = (pod.spec?.volumes ?? []).flatMap((v) =>
+    v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+  );
+  const provisioners = await Promise.all(
+    claims.map(async (name) => {
+      const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name });
+      const className = claim.spec?.storageClassName;
+      return className ? (await kube.storage.readStorageClass({ name: className })).provisioner : undefined;
+    }),
+  );
+  if (!provisioners.includes(POWER_LOSS_PROVISIONER)) return "crashed";
+  const disks = context.cluster.powerLossDisks;
+  if (!disks || !(await disks.mounted(node)))
+    throw new Error(
+      `pod ${index}'s volume is of ${POWER_LOSS_PROVISIONER} but node ${node.name} has no power-loss disk mounted at ${POWER_LOSS_PATH}: its crash would not lose power`,
+    );
+  return "lost-power";
+}
+
+/**
+ * 2. The node under the primary crashes: its container killed (every process on it dies
+ * at once) and, on a power-loss disk, whatever was not synced lost with it; it stays down
+ * `downMs` and starts again.
+ */
+export async function primaryNodeCrash(context: ScenarioContext, downMs = 30_000): Promise<ScenarioResult> {
+  const { node } = await nodeOfPod(context, 0);
+  const kind = await crashKind(context, 0, node);
+  return withLedger(context, `primary-node-${kind}`, async (mark) => {
     const { nodes, node } = await nodeOfPod(context, 0);
     const crash = await persistenceNow(context);
     crash.crashAt = Date.now();
     await nodes.crash(node);
     crash.crashConfirmedAt = Date.now();
-    mark(`node ${node.name} (pod 0's) crashed`);
+    mark(
+      `node ${node.name} (pod 0's) ${kind === "lost-power" ? "lost power (unsynced data on its disk gone)" : "crashed"}`,
+    );
     await observe(context, 0, node.name, downMs, mark);
     await nodes.start(node);
     mark(`node ${node.name} started again and Ready`);
@@ -478,11 +517,15 @@ export function primaryNodeCrash(context: ScenarioContext, downMs = 30_000): Pro
 }
 
 /** 3b. The node under a replica crashes and returns: writes go on if enough replicas remain, none lost. */
-export function replicaNodeCrash(context: ScenarioContext, downMs = 20_000): Promise<ScenarioResult> {
-  return withLedger(context, "replica-node-crashed", async (mark) => {
+export async function replicaNodeCrash(context: ScenarioContext, downMs = 20_000): Promise<ScenarioResult> {
+  const { node } = await nodeOfPod(context, 1);
+  const kind = await crashKind(context, 1, node);
+  return withLedger(context, `replica-node-${kind}`, async (mark) => {
     const { nodes, node } = await nodeOfPod(context, 1);
     await nodes.crash(node);
-    mark(`node ${node.name} (pod 1's) crashed`);
+    mark(
+      `node ${node.name} (pod 1's) ${kind === "lost-power" ? "lost power (unsynced data on its disk gone)" : "crashed"}`,
+    );
     await observe(context, 1, node.name, downMs, mark);
     await nodes.start(node);
     mark(`node ${node.name} started again and Ready`);

@@ -18,6 +18,10 @@ export const clusterUnavailable: string | undefined =
       ? provided.unavailable
       : undefined;
 
+/** The agents whose volumes can lose power with them (undefined on clusters without power-loss disks). */
+export const powerLossDisksProvided =
+  provided !== undefined && !("unavailable" in provided) ? provided.powerLossDisks : undefined;
+
 if (clusterUnavailable)
   console.warn(`SKIPPED: the integration suites need a Kubernetes cluster: ${clusterUnavailable}`);
 
