@@ -25,7 +25,7 @@ import { kubeConfigOf, withCurrentPorts } from "./cluster.ts";
 import { dockerAnswers, dockerExec, loadImagesIntoNodes } from "./docker.ts";
 import type { ClusterInfo } from "./info.ts";
 import { KubeAgentContainer, KubeNodeContainer, type SecurityProfile } from "./node-container.ts";
-import { imageEntrypoint, lazydiskBinary, POWER_LOSS_CLASS, servePowerLossDisks } from "./power-loss.ts";
+import { imageEntrypoint, lazydiskBinary, POWER_LOSS_PROVISIONER, servePowerLossDisks } from "./power-loss.ts";
 
 export {
   Cluster,
@@ -113,6 +113,26 @@ export class StartedCluster {
   }
 }
 
+/**
+ * What agents need to mount a power-loss disk: lazydisk built for the node image's
+ * architecture and the image's own entrypoint. Optional: without Go, or when the build
+ * fails, the cluster starts without power-loss disks and says why.
+ */
+async function powerLossDiskForAgents(
+  image: string,
+  log: (line: string) => void,
+): Promise<{ lazydisk: string; entrypoint: string[] } | undefined> {
+  try {
+    const { entrypoint, architecture } = await imageEntrypoint(image);
+    const lazydisk = await lazydiskBinary(architecture, log);
+    if (!lazydisk) log("[cluster] no power-loss disks: Go is not on PATH to build tools/lazydisk");
+    return lazydisk ? { lazydisk, entrypoint } : undefined;
+  } catch (error) {
+    log(`[cluster] no power-loss disks: ${error instanceof Error ? error.message : error}`);
+    return undefined;
+  }
+}
+
 /** A bootstrap token in kubeadm's form, which k3s accepts as its token too. */
 function newJoinToken(): string {
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -142,8 +162,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const requested = options.securityProfile ?? setting("VALKEY_CLUSTER_PROFILE");
   const profile = requested === "auto" ? await detectSecurityProfile(images?.helper ?? image) : requested;
   await reapStaleNodeCgroups(image, log);
-  const lazydisk = agentCount > 0 ? await lazydiskBinary(log) : undefined;
-  const agentEntrypoint = lazydisk ? await imageEntrypoint(image) : undefined;
+  const disks = agentCount > 0 ? await powerLossDiskForAgents(image, log) : undefined;
 
   log(`[cluster] starting ${image} (${profile}): a server and ${agentCount} agent(s)`);
   const started = performance.now();
@@ -189,7 +208,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   const agentStarts = agentNames.map((name) => {
     const containerName = `${network}-${name.replace("valkey-harness-", "")}`;
     const agent = new KubeAgentContainer(image, `https://${serverName}:6443`, token, name, nodeArgs);
-    if (lazydisk && agentEntrypoint) agent.withPowerLossDisk(lazydisk, agentEntrypoint);
+    if (disks) agent.withPowerLossDisk(disks.lazydisk, disks.entrypoint);
     return agent
       .withCopyContentToContainer(nodeFiles)
       .withSecurityProfile(profile)
@@ -236,7 +255,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
     securityProfile: profile,
     hostPorts: {},
     images,
-    powerLossDisks: lazydisk && !failed ? { agents: agentNames } : undefined,
+    powerLossDisks: disks && !failed ? { agents: agentNames } : undefined,
   };
   const cluster = new StartedCluster(containers, info);
   try {
@@ -249,8 +268,13 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
       await runOrThrow("docker", ["update", "--cpu-shares", "1024", ...agents.map((a) => a.getId())]);
     log(`[cluster] ${1 + agentCount} node(s) Ready in ${info.startSeconds.toFixed(1)} s`);
     if (info.powerLossDisks) {
-      await servePowerLossDisks(new Kube(kubeConfigOf(info)), info.powerLossDisks.agents);
-      log(`[cluster] agents' volumes of StorageClass ${POWER_LOSS_CLASS} lose power with their node (lazydisk)`);
+      try {
+        await servePowerLossDisks(new Kube(kubeConfigOf(info)), info.powerLossDisks.agents);
+        log(`[cluster] volumes of provisioner ${POWER_LOSS_PROVISIONER} lose power with their agent (lazydisk)`);
+      } catch (error) {
+        info.powerLossDisks = undefined;
+        log(`[cluster] no power-loss disks: ${error instanceof Error ? error.message : error}`);
+      }
     }
     // The offline node image carries the workload images and imports them before its node
     // turns Ready; any other node image (rancher/k3s) gets them now.

@@ -1,7 +1,7 @@
 import { K3sContainer } from "@testcontainers/k3s";
 import { GenericContainer } from "testcontainers";
 import { harnessLabels } from "./cleanup.ts";
-import { entrypointWithPowerLossDisk, lazydiskInNode } from "./power-loss.ts";
+import { entrypointWithPowerLossDisk, LAZYDISK_IN_NODE } from "./power-loss.ts";
 
 /** How the node container gets the rights a Kubernetes node needs. */
 export type SecurityProfile = "privileged" | "sandbox";
@@ -93,11 +93,9 @@ export class KubeAgentContainer extends GenericContainer {
 
   /** Mounts lazydisk before the node starts (src/cluster/power-loss.ts): volumes that lose power with the node. */
   withPowerLossDisk(lazydisk: string, imageEntrypoint: readonly string[]): this {
-    this.hostConfig.Devices = [
-      ...(this.hostConfig.Devices ?? []),
-      { PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm" },
-    ];
-    return this.withCopyFilesToContainer([{ source: lazydisk, target: lazydiskInNode, mode: 0o755 }]).withEntrypoint(
+    // No device to add: privileged nodes see every device, sandboxed ones may make
+    // /dev/fuse (the entrypoint does) under their "a *:* rwm" device rule.
+    return this.withCopyFilesToContainer([{ source: lazydisk, target: LAZYDISK_IN_NODE, mode: 0o755 }]).withEntrypoint(
       entrypointWithPowerLossDisk(imageEntrypoint),
     );
   }

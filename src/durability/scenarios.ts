@@ -476,14 +476,24 @@ async function crashKind(
   const claims = (pod.spec?.volumes ?? []).flatMap((v) =>
     v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
   );
-  const provisioners = await Promise.all(
+  const volumes = await Promise.all(
     claims.map(async (name) => {
       const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name });
       const className = claim.spec?.storageClassName;
-      return className ? (await kube.storage.readStorageClass({ name: className })).provisioner : undefined;
+      const provisioner = className ? (await kube.storage.readStorageClass({ name: className })).provisioner : "";
+      const volume = claim.spec?.volumeName
+        ? await kube.core.readPersistentVolume({ name: claim.spec.volumeName })
+        : undefined;
+      return { name, provisioner, path: volume?.spec?.hostPath?.path ?? volume?.spec?.local?.path ?? "" };
     }),
   );
-  if (!provisioners.includes(POWER_LOSS_PROVISIONER)) return "crashed";
+  const onDisk = volumes.filter((v) => v.provisioner === POWER_LOSS_PROVISIONER);
+  if (onDisk.length === 0) return "crashed";
+  const elsewhere = onDisk.filter((v) => !v.path.startsWith(`${POWER_LOSS_PATH}/`));
+  if (elsewhere.length > 0)
+    throw new Error(
+      `pod ${index}'s claims ${elsewhere.map((v) => `${v.name} (at ${v.path || "no path"})`).join(", ")} are of ${POWER_LOSS_PROVISIONER} but not under ${POWER_LOSS_PATH}: their node's crash would not lose power`,
+    );
   const disks = context.cluster.powerLossDisks;
   if (!disks || !(await disks.mounted(node)))
     throw new Error(

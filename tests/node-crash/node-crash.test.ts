@@ -74,6 +74,7 @@ describe
     console.log(
       `[durability ${env} ${name}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
     );
+    if (powerLossDisksProvided) expect(result.scenario).toBe("primary-node-lost-power");
     expect(result.lostBeyondPromiseTimeline, result.reason).toEqual([]);
     expect(result.verdict, result.reason).toBe("pass");
   });
@@ -84,6 +85,7 @@ describe
     console.log(
       `[durability ${env} ${name}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
     );
+    if (powerLossDisksProvided) expect(result.scenario).toBe("replica-node-lost-power");
     expect(result.lostBeyondPromiseTimeline, result.reason).toEqual([]);
     expect(result.verdict, result.reason).toBe("pass");
   });

@@ -31,6 +31,10 @@ type disk struct {
 	files map[uint64]*dirtyFile // by FUSE inode number, which go-fuse derives from the backing inode
 
 	dirtyBytes atomic.Int64
+	// forgotten counts dirty states removed (written back or dropped). A stat
+	// of a backing file taken while one was removed may predate its data:
+	// attribute readers retry until the count holds still around them.
+	forgotten atomic.Uint64
 	// writeThrough is set by a polite shutdown: from then on every write is
 	// persisted before it is acknowledged.
 	writeThrough atomic.Bool
@@ -111,6 +115,7 @@ func (d *disk) lockOrCreate(key uint64, inode *fs.Inode, fd int) (*dirtyFile, er
 func (d *disk) forgetLocked(f *dirtyFile) {
 	d.dirtyBytes.Add(-f.extents.bytes)
 	f.extents.reset()
+	d.forgotten.Add(1)
 	f.gone = true
 	d.mu.Lock()
 	delete(d.files, f.key)

@@ -112,6 +112,8 @@ func startDaemon(t *testing.T, backing, mountpoint string, flags ...string) *dae
 		exited:     make(chan struct{}),
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	// A test binary killed before its cleanups takes its daemons with it.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@
 //
 // The mount uses allow_other and default_permissions (lazydisk runs as root;
 // the kernel checks callers against the backing files' modes), mounts with
-// mount(2) directly (falling back to fusermount only if that fails), has no
+// mount(2) directly (never through fusermount), has no
 // kernel writeback cache, so every write() reaches lazydisk, and caches no
 // attributes or entries, so sizes are always fresh. Files created through the
 // mount are owned by the creating caller.
@@ -272,7 +272,10 @@ func serve(cfg config) int {
 			FsName:      "lazydisk",
 			Name:        "lazydisk",
 			DirectMount: true,
-			Options:     []string{"default_permissions"},
+			// mount(2)'s own error (EPERM, ENODEV) instead of "fusermount not
+			// found": nodes have no fusermount.
+			DirectMountStrict: true,
+			Options:           []string{"default_permissions"},
 		},
 		EntryTimeout:    &noCaching,
 		AttrTimeout:     &noCaching,

@@ -95,28 +95,57 @@ func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbe
 	return &node{LoopbackNode: fs.LoopbackNode{RootData: child.RootData}, disk: n.disk}
 }
 
+// Attribute replies stat the backing file, then lay the dirty data over it.
+// A writeback between the two would leave neither the data in the stat nor
+// the dirty size in the reply, and the kernel would shrink its cached size
+// (O_APPEND writes would then land inside acknowledged data): each reply is
+// taken again until no dirty state was removed while it was made.
+
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	before := n.disk.forgotten.Load()
 	child, errno := n.LoopbackNode.Lookup(ctx, name, out)
-	if errno == 0 {
+	if errno != 0 {
+		return child, errno
+	}
+	n.disk.adjustAttr(child.StableAttr().Ino, &out.Attr)
+	for after := n.disk.forgotten.Load(); after != before; after = n.disk.forgotten.Load() {
+		before = after
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(n.backingPath(), name), &st); err != nil {
+			return child, fs.ToErrno(err)
+		}
+		ino := out.Attr.Ino
+		out.Attr.FromStat(&st)
+		out.Attr.Ino = ino
 		n.disk.adjustAttr(child.StableAttr().Ino, &out.Attr)
 	}
-	return child, errno
+	return child, 0
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if errno := n.LoopbackNode.Getattr(ctx, unwrap(f), out); errno != 0 {
-		return errno
+	for {
+		before := n.disk.forgotten.Load()
+		if errno := n.LoopbackNode.Getattr(ctx, unwrap(f), out); errno != 0 {
+			return errno
+		}
+		n.disk.adjustAttr(n.key(), &out.Attr)
+		if n.disk.forgotten.Load() == before {
+			return 0
+		}
 	}
-	n.disk.adjustAttr(n.key(), &out.Attr)
-	return 0
 }
 
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask uint32, out *fuse.StatxOut) syscall.Errno {
-	if errno := n.LoopbackNode.Statx(ctx, unwrap(f), flags, mask, out); errno != 0 {
-		return errno
+	for {
+		before := n.disk.forgotten.Load()
+		if errno := n.LoopbackNode.Statx(ctx, unwrap(f), flags, mask, out); errno != 0 {
+			return errno
+		}
+		n.disk.adjustStatx(n.key(), &out.Statx)
+		if n.disk.forgotten.Load() == before {
+			return 0
+		}
 	}
-	n.disk.adjustStatx(n.key(), &out.Statx)
-	return 0
 }
 
 // Setattr applies a size change to the backing file at once and drops the
