@@ -4,14 +4,14 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BASELINE_REPORTS, compareReports, readBenchReport, type Thresholds } from "../report/bench.ts";
+import { BASELINE_REPORTS, comparePaths, comparisonTable, readBenchReport, type Thresholds } from "../report/bench.ts";
 import { type CommandSpec, fail, parseCommandLine } from "./args.ts";
 
 const spec: CommandSpec = {
   invocation: "npm run bench:compare --",
   positionals: "[baseline.json] <current.json>",
   description:
-    "Compares a benchmark report with a baseline path by path (every workload, every path) and exits 1 when a throughput dropped or a p99 rose beyond the thresholds. Without a baseline argument, the committed baseline of the report's environment is used (reports/baseline/bench-<env>.json).",
+    "Compares a benchmark report with a baseline path by path (every workload, every path), prints a table of every change with what was allowed, and exits 1 when a throughput dropped or a p99 rose beyond the larger of the threshold and the run-to-run spread either report recorded for that path, or errors or misses appeared where the baseline had none. A path with one run recorded (the disruption workloads) is shown, not judged. Without a baseline argument, the committed baseline of the report's environment is used (reports/baseline/bench-<env>.json).",
   options: {
     "max-throughput-drop": { value: "SHARE", description: "largest allowed throughput drop", default: "0.15" },
     "max-p99-rise": { value: "SHARE", description: "largest allowed p99 rise", default: "0.5" },
@@ -41,9 +41,16 @@ const baselineFile =
   positionals.length === 2 ? (positionals[0] as string) : join(BASELINE_REPORTS, `bench-${current.environment}.json`);
 if (!existsSync(baselineFile))
   fail(spec, `no baseline: ${baselineFile} does not exist; name one before the current report`);
-const regressions = compareReports(readBenchReport(baselineFile), current, thresholds);
+const comparisons = comparePaths(readBenchReport(baselineFile), current, thresholds);
+console.log(
+  `${current.environment}: ${positionals.at(-1)} against ${baselineFile} (thresholds: throughput -${thresholds.maxThroughputDrop * 100} %, p99 +${thresholds.maxP99Rise * 100} %, or the runs' own spread where larger)\n`,
+);
+console.log(comparisonTable(comparisons));
+const regressions = comparisons.filter((c) => c.verdict === "regression");
 if (regressions.length) {
-  console.error(`REGRESSION against ${baselineFile}:\n  ${regressions.join("\n  ")}`);
+  console.error(
+    `\nREGRESSION against ${baselineFile}:\n  ${regressions.flatMap((c) => c.notes.map((n) => `${c.path}: ${n}`)).join("\n  ")}`,
+  );
   process.exit(1);
 }
-console.log(`no regression against ${baselineFile} (thresholds ${JSON.stringify(thresholds)})`);
+console.log(`\nno regression against ${baselineFile}`);

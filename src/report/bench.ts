@@ -347,7 +347,37 @@ export interface Thresholds {
 }
 
 /** Compares a report with a baseline path by path; returns the regressions in words. */
-export function compareReports(baseline: BenchReport, current: BenchReport, thresholds: Thresholds): string[] {
+/** How far a path's runs spread around their median: (largest - smallest) / median. Undefined with fewer than two runs. */
+export function runSpread(values: readonly number[]): number | undefined {
+  if (values.length < 2) return undefined;
+  const middle = median([...values]);
+  return middle > 0 ? (Math.max(...values) - Math.min(...values)) / middle : 0;
+}
+
+/** One path of a comparison: the medians before and after, what change was allowed, and the verdict. */
+export interface PathComparison {
+  path: string;
+  unit: string;
+  throughput: { before: number; after: number; change: number; allowed: number };
+  p99: { before: number; after: number; change: number; allowed: number };
+  verdict: "ok" | "regression" | "not judged";
+  /** What regressed, or why the path was not judged. */
+  notes: string[];
+}
+
+const errorCount = (errors: Record<string, number> | undefined) =>
+  Object.values(errors ?? {}).reduce((sum, n) => sum + n, 0);
+const percent = (share: number) => `${(share * 100).toFixed(1)} %`;
+
+/**
+ * Compares two reports path by path. A change counts against the larger of the threshold
+ * and the run-to-run spread either report recorded for that path (a gate that flags what
+ * the same code varies by on a shared machine gets switched off); a path with a single
+ * run recorded (the disruption workloads) has no spread to judge against and is shown,
+ * not judged. Errors or misses where the baseline had none are a regression: the work
+ * was not the same.
+ */
+export function comparePaths(baseline: BenchReport, current: BenchReport, thresholds: Thresholds): PathComparison[] {
   for (const [name, report] of [
     ["baseline", baseline],
     ["current", current],
@@ -355,27 +385,80 @@ export function compareReports(baseline: BenchReport, current: BenchReport, thre
     if (report.schema !== BENCH_SCHEMA)
       throw new Error(`${name} report has schema ${report.schema}, expected ${BENCH_SCHEMA}`);
   }
-  const regressions: string[] = [];
-  for (const base of baseline.paths) {
+  return baseline.paths.map((base): PathComparison => {
     const now = current.paths.find((p) => p.path === base.path);
-    if (!now) {
-      regressions.push(`${base.path}: missing from the current report`);
-      continue;
+    const throughputOf = (p: PathResult) => p.runs.map((r) => r.opsPerSecond);
+    const p99Of = (p: PathResult) => p.runs.map((r) => r.p99Millis);
+    if (!now)
+      return {
+        path: base.path,
+        unit: base.unit,
+        throughput: { before: base.opsPerSecondMedian, after: Number.NaN, change: Number.NaN, allowed: Number.NaN },
+        p99: { before: base.p99MillisMedian, after: Number.NaN, change: Number.NaN, allowed: Number.NaN },
+        verdict: "regression",
+        notes: ["missing from the current report"],
+      };
+    const spreads = (of: (p: PathResult) => number[]) => [runSpread(of(base)), runSpread(of(now))];
+    const throughputSpreads = spreads(throughputOf);
+    const p99Spreads = spreads(p99Of);
+    const judged = throughputSpreads.every((spread) => spread !== undefined);
+    const allowedDrop = Math.max(thresholds.maxThroughputDrop, ...throughputSpreads.map((x) => x ?? 0));
+    const allowedRise = Math.max(thresholds.maxP99Rise, ...p99Spreads.map((x) => x ?? 0));
+    const throughputChange = now.opsPerSecondMedian / base.opsPerSecondMedian - 1;
+    const p99Change = base.p99MillisMedian > 0 ? now.p99MillisMedian / base.p99MillisMedian - 1 : 0;
+    const notes: string[] = [];
+    if (!judged) notes.push("one run recorded: no run-to-run spread to judge a change against");
+    else {
+      if (-throughputChange > allowedDrop)
+        notes.push(
+          `throughput ${base.opsPerSecondMedian} -> ${now.opsPerSecondMedian} ${now.unit} (-${percent(-throughputChange)}, allowed ${percent(allowedDrop)})`,
+        );
+      if (p99Change > allowedRise)
+        notes.push(
+          `p99 ${base.p99MillisMedian} -> ${now.p99MillisMedian} ms (+${percent(p99Change)}, allowed ${percent(allowedRise)})`,
+        );
+      if (errorCount(base.errors) === 0 && errorCount(now.errors) > 0)
+        notes.push(`errors 0 -> ${errorCount(now.errors)} (${JSON.stringify(now.errors)}): not the same work`);
+      if ((base.misses ?? 0) === 0 && (now.misses ?? 0) > 0) notes.push(`misses 0 -> ${now.misses}: not the same work`);
     }
-    const drop = 1 - now.opsPerSecondMedian / base.opsPerSecondMedian;
-    if (drop > thresholds.maxThroughputDrop) {
-      regressions.push(
-        `${base.path}: throughput ${base.opsPerSecondMedian} -> ${now.opsPerSecondMedian} ${now.unit} (-${(drop * 100).toFixed(1)} %, allowed ${thresholds.maxThroughputDrop * 100} %)`,
-      );
-    }
-    const rise = base.p99MillisMedian > 0 ? now.p99MillisMedian / base.p99MillisMedian - 1 : 0;
-    if (rise > thresholds.maxP99Rise) {
-      regressions.push(
-        `${base.path}: p99 ${base.p99MillisMedian} -> ${now.p99MillisMedian} ms (+${(rise * 100).toFixed(1)} %, allowed ${thresholds.maxP99Rise * 100} %)`,
-      );
-    }
-  }
-  return regressions;
+    return {
+      path: base.path,
+      unit: now.unit,
+      throughput: {
+        before: base.opsPerSecondMedian,
+        after: now.opsPerSecondMedian,
+        change: throughputChange,
+        allowed: allowedDrop,
+      },
+      p99: { before: base.p99MillisMedian, after: now.p99MillisMedian, change: p99Change, allowed: allowedRise },
+      verdict: !judged ? "not judged" : notes.length > 0 ? "regression" : "ok",
+      notes,
+    };
+  });
+}
+
+/** The regressions of a comparison, one line each: what `bench:compare` fails on. */
+export function compareReports(baseline: BenchReport, current: BenchReport, thresholds: Thresholds): string[] {
+  return comparePaths(baseline, current, thresholds)
+    .filter((c) => c.verdict === "regression")
+    .flatMap((c) => c.notes.map((note) => `${c.path}: ${note}`));
+}
+
+/** The comparison as a Markdown table: every path, its change, what was allowed, the verdict. */
+export function comparisonTable(comparisons: readonly PathComparison[]): string {
+  const signed = (share: number) => (Number.isNaN(share) ? "-" : `${share >= 0 ? "+" : ""}${percent(share)}`);
+  const allowed = (share: number, sign: string) => (Number.isNaN(share) ? "-" : `${sign}${percent(share)}`);
+  return markdownTable(
+    ["path", "throughput before -> after", "change (allowed)", "p99 ms before -> after", "change (allowed)", "verdict"],
+    comparisons.map((c) => [
+      c.path,
+      `${c.throughput.before} -> ${Number.isNaN(c.throughput.after) ? "-" : c.throughput.after} ${c.unit}`,
+      `${signed(c.throughput.change)} (${allowed(c.throughput.allowed, "-")})`,
+      `${c.p99.before} -> ${Number.isNaN(c.p99.after) ? "-" : c.p99.after}`,
+      `${signed(c.p99.change)} (${allowed(c.p99.allowed, "+")})`,
+      c.verdict === "ok" ? "ok" : `${c.verdict.toUpperCase()}${c.notes.length ? `: ${c.notes.join("; ")}` : ""}`,
+    ]),
+  );
 }
 
 export function readBenchReport(file: string): BenchReport {
