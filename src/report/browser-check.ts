@@ -1,5 +1,7 @@
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { scratchDir } from "../files.ts";
 import { run } from "../process.ts";
 import { setting } from "../settings.ts";
 
@@ -39,17 +41,145 @@ export async function checkReportRenders(chromium: string, htmlFile: string, exp
     throw new Error(`${htmlFile} rendered ${charts} charts in Chromium, expected ${expectedCharts}`);
   }
   const screenshot = htmlFile.replace(/\.html$/, ".png");
-  const shot = await run("timeout", [
-    "60",
-    chromium,
-    ...flags,
-    "--hide-scrollbars",
-    "--window-size=900,2400",
-    `--screenshot=${screenshot}`,
-    url,
-  ]);
-  if (shot.code !== 0 || !existsSync(screenshot)) {
-    throw new Error(`chromium could not take a screenshot of ${htmlFile}: ${shot.stderr.slice(-500)}`);
+  try {
+    await fullPageScreenshot(chromium, url, screenshot);
+  } catch (error) {
+    throw new Error(
+      `chromium could not take a screenshot of ${htmlFile}: ${error instanceof Error ? error.message : error}`,
+    );
   }
   return { charts, series, screenshot } satisfies RenderCheck;
+}
+
+const SCREENSHOT_WIDTH = 900;
+
+/**
+ * A PNG of the whole page, however tall (a fixed window once cut the upgrade report after
+ * three of its five steps): Chromium started with a DevTools endpoint on 127.0.0.1, the
+ * page laid out at SCREENSHOT_WIDTH, its height read, and the viewport grown to it.
+ */
+export async function fullPageScreenshot(chromium: string, url: string, file: string): Promise<{ height: number }> {
+  const profile = scratchDir("chromium-");
+  const browser = spawn(
+    chromium,
+    [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--no-first-run",
+      "--hide-scrollbars",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--remote-debugging-address=127.0.0.1",
+      "--remote-debugging-port=0",
+      `--user-data-dir=${profile}`,
+      "about:blank",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const deadline = setTimeout(() => browser.kill("SIGKILL"), 60_000);
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      let printed = "";
+      browser.stderr.on("data", (chunk: Buffer) => {
+        printed += chunk.toString();
+        const found = printed.match(/DevTools listening on (ws:\/\/\S+)/);
+        if (found) resolve(found[1] as string);
+      });
+      browser.on("exit", (code) =>
+        reject(new Error(`chromium exited (${code}) before it listened: ${printed.slice(-500)}`)),
+      );
+    });
+    const targets = (await (await fetch(`http://${new URL(endpoint).host}/json/list`)).json()) as {
+      type: string;
+      webSocketDebuggerUrl: string;
+    }[];
+    const page = targets.find((t) => t.type === "page");
+    if (!page) throw new Error("chromium opened no page");
+    const devtools = await DevTools.connect(page.webSocketDebuggerUrl);
+    try {
+      const metrics = (height: number) => ({ width: SCREENSHOT_WIDTH, height, deviceScaleFactor: 1, mobile: false });
+      await devtools.send("Page.enable");
+      await devtools.send("Emulation.setDeviceMetricsOverride", metrics(800));
+      const loaded = devtools.once("Page.loadEventFired");
+      await devtools.send("Page.navigate", { url });
+      await loaded;
+      const measured = (await devtools.send("Runtime.evaluate", {
+        expression: "Math.ceil(document.documentElement.scrollHeight)",
+        returnByValue: true,
+      })) as { result: { value: number } };
+      const height = measured.result.value;
+      await devtools.send("Emulation.setDeviceMetricsOverride", metrics(height));
+      const shot = (await devtools.send("Page.captureScreenshot", {
+        format: "png",
+        captureBeyondViewport: true,
+        clip: { x: 0, y: 0, width: SCREENSHOT_WIDTH, height, scale: 1 },
+      })) as { data: string };
+      writeFileSync(file, Buffer.from(shot.data, "base64"));
+      return { height };
+    } finally {
+      devtools.close();
+    }
+  } finally {
+    clearTimeout(deadline);
+    browser.kill("SIGKILL");
+    await new Promise((resolve) => (browser.exitCode === null ? browser.once("exit", resolve) : resolve(undefined)));
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** The Chrome DevTools Protocol over one page's WebSocket: commands by id, events by name. */
+class DevTools {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<string, () => void>();
+
+  private readonly socket: WebSocket;
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
+    socket.addEventListener("message", (event) => {
+      const message = JSON.parse(String(event.data)) as {
+        id?: number;
+        method?: string;
+        result?: unknown;
+        error?: { message: string };
+      };
+      if (message.id !== undefined) {
+        const call = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.error) call?.reject(new Error(message.error.message));
+        else call?.resolve(message.result);
+      } else if (message.method) {
+        this.waiting.get(message.method)?.();
+        this.waiting.delete(message.method);
+      }
+    });
+  }
+
+  static connect(url: string): Promise<DevTools> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url);
+      socket.addEventListener("open", () => resolve(new DevTools(socket)));
+      socket.addEventListener("error", () => reject(new Error(`could not connect to ${url}`)));
+    });
+  }
+
+  send(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  once(event: string): Promise<void> {
+    return new Promise((resolve) => this.waiting.set(event, resolve));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
 }
