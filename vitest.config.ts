@@ -70,6 +70,9 @@ export default defineConfig({
       // Scales a release under the acknowledged writer and a cache load: alone. Beside the
       // upgrade walks it pushed prod-01's step over the contract's 30 s of load errors (33 s).
       suite("scaling", 3),
+      // Backs a release up and restores it into another: two dev-01 releases, no disruption
+      // of anyone else's, so beside scaling.
+      suite("backup", 3),
       // Measures how long writes stop and what crashes lose, against the contract's budgets:
       // three releases at a time per file. At four, a clean-clone run measured prod-01's
       // primary back after 26.7 s (17.2 s in the run before) and 31.1 s without writes

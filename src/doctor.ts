@@ -102,6 +102,23 @@ async function buildFinding(): Promise<Finding> {
   };
 }
 
+/** Whether the harness's clusters get power-loss disks (src/cluster/power-loss.ts): Go builds lazydisk for the nodes. */
+async function powerLossFinding(): Promise<Finding> {
+  const go = (await run("go", ["version"]).catch(() => ({ stdout: "" }))).stdout.trim();
+  if (go)
+    return {
+      topic: "power-loss disks",
+      status: "ok",
+      detail: `the agents mount tools/lazydisk (${go} builds it): node crashes lose what was never synced`,
+    };
+  return {
+    topic: "power-loss disks",
+    status: "warn",
+    detail: "none without Go: node crashes keep the host's page cache (the power-loss demonstration fails with CI=true)",
+    fix: "install Go >= 1.24 (it only builds tools/lazydisk; cross-compiles for Linux nodes from any OS)",
+  };
+}
+
 /** What VALKEY_IMAGES=auto would take here, without building or pulling anything. */
 async function imagesFinding(built: ImageSet | undefined, buildPossible: boolean): Promise<Finding> {
   const mode = setting("VALKEY_IMAGES");
@@ -238,6 +255,7 @@ export async function diagnose(): Promise<Finding[]> {
   const built = docker.finding.status === "ok" ? await builtImages().catch(() => undefined) : undefined;
   if (docker.finding.status === "ok") findings.push(await imagesFinding(built, build.status === "ok"));
   findings.push(await helmFinding());
+  findings.push(await powerLossFinding());
   findings.push(chartsFinding());
   const paths = [existingAncestor(cacheDir()), ...(docker.root ? [docker.root] : [])];
   const disk = paths.flatMap((path) => {

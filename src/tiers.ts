@@ -11,10 +11,11 @@ export const TIERS = {
   default: DEFAULT_TIER,
   /**
    * `npm run test:full`: the default tier plus the mutation catalogue, the walk of a server
-   * setting, scaling (the version matrix and the RDB-to-AOF walk are opt-in, alone), node
-   * crashes, the server restart and interrupted runs; the failover suite breaks prod-01 too.
+   * setting, scaling, the backup-and-restore drill (the version matrix and the RDB-to-AOF
+   * walk are opt-in, alone), node crashes with power loss, the server restart and
+   * interrupted runs; the failover suite breaks prod-01 too.
    */
-  full: [...DEFAULT_TIER, "mutations", "upgrade", "scaling", "node-crash", "node-restart", "interrupts"],
+  full: [...DEFAULT_TIER, "mutations", "upgrade", "scaling", "backup", "node-crash", "node-restart", "interrupts"],
 } as const;
 
 export type Tier = keyof typeof TIERS;
