@@ -114,7 +114,8 @@ async function powerLossFinding(): Promise<Finding> {
   return {
     topic: "power-loss disks",
     status: "warn",
-    detail: "none without Go: node crashes keep the host's page cache (the power-loss demonstration fails with CI=true)",
+    detail:
+      "none without Go: node crashes keep the host's page cache (the power-loss demonstration fails with CI=true)",
     fix: "install Go >= 1.24 (it only builds tools/lazydisk; cross-compiles for Linux nodes from any OS)",
   };
 }
