@@ -311,6 +311,14 @@ const SPECS = {
     parse: environmentList,
     fallback: () => ["dev-01"],
   }),
+  VALKEY_ALERT_ENVS: spec({
+    accepts: "comma-separated environments, or none",
+    default: "dev-01",
+    description:
+      "Environments of VALKEY_FAILOVER_ENVS whose chart alerts the failover suite fires in a real Prometheus (prod-01's took 6.5 min of the full tier; its rules are the same chart's)",
+    parse: (raw: string) => (raw.trim() === "none" ? [] : environmentList(raw)),
+    fallback: () => ["dev-01"],
+  }),
   VALKEY_DURABILITY_PROFILES: spec({
     accepts: "comma-separated persistence profiles (fixtures/persistence/)",
     default: "all of them",

@@ -73,7 +73,10 @@ export function environmentValues(env: string, chartDir = WRAPPER_CHART): Values
 
 /** The environments a suite runs on, from its setting (VALKEY_ENVS, VALKEY_FAILOVER_ENVS, ...). */
 export function environmentsOf(
-  variable: Extract<SettingName, "VALKEY_ENVS" | "VALKEY_FAILOVER_ENVS" | "VALKEY_UPGRADE_ENVS" | "VALKEY_GITOPS_ENVS">,
+  variable: Extract<
+    SettingName,
+    "VALKEY_ENVS" | "VALKEY_FAILOVER_ENVS" | "VALKEY_UPGRADE_ENVS" | "VALKEY_GITOPS_ENVS" | "VALKEY_ALERT_ENVS"
+  >,
 ): string[] {
   return setting(variable);
 }
