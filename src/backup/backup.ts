@@ -5,7 +5,7 @@ import { finished, pipeline } from "node:stream/promises";
 import { Exec, type V1Status } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { writeFileAtomic } from "../files.ts";
-import { type Kube, waitFor } from "../kube/index.ts";
+import type { Kube } from "../kube/index.ts";
 import type { Credentials } from "../valkey/index.ts";
 import { datasetDigest, info, podsOf, releaseStatefulSet, withPodClient } from "./dataset.ts";
 
@@ -88,35 +88,42 @@ export async function execOutput(
 }
 
 /** Triggers a BGSAVE and waits until a new save completed; throws with the server's status when it failed. */
-async function freshSave(client: Redis): Promise<void> {
-  const before = Number((await info(client, "persistence")).rdb_last_save_time);
-  await waitFor(
-    "a background save to start",
-    async () => {
-      try {
-        await client.bgsave();
-        return true;
-      } catch (error) {
-        if (/in progress/i.test(String(error))) return false;
-        throw error;
-      }
-    },
-    { timeoutMs: 120_000, intervalMs: 500 },
-  );
-  await waitFor(
-    "the background save to finish",
-    async () => {
-      const now = await info(client, "persistence");
-      if (now.rdb_bgsave_in_progress !== "0") return false;
-      if (now.rdb_last_bgsave_status !== "ok")
-        throw new Error(`BGSAVE failed: rdb_last_bgsave_status ${now.rdb_last_bgsave_status}`);
-      return Number(now.rdb_last_save_time) > before || (await client.lastsave()) > before;
-    },
-    { timeoutMs: 600_000, intervalMs: 250 },
-  );
+async function freshSave(client: Redis): Promise<{ saves: number }> {
+  const savesNow = async () => {
+    const persistence = await info(client, "persistence");
+    if (persistence.rdb_last_bgsave_status === "err" && persistence.rdb_bgsave_in_progress === "0")
+      throw new Error("BGSAVE failed: rdb_last_bgsave_status err (the server's log says why: disk full, permissions)");
+    return { persistence, saves: Number(persistence.rdb_saves ?? Number.NaN) };
+  };
+  const before = await savesNow();
+  // Another save or an AOF rewrite may hold the fork: ask again until the server takes it.
+  for (const deadline = Date.now() + 120_000; ; ) {
+    const answer = await client.bgsave().then(
+      () => "started",
+      (error: Error) => error.message,
+    );
+    if (answer === "started") break;
+    if (!/in progress|child process/i.test(answer)) throw new Error(`BGSAVE refused: ${answer}`);
+    if (Date.now() > deadline) throw new Error(`BGSAVE could not start within 120 s: ${answer}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const lastSaveBefore = Number(before.persistence.rdb_last_save_time);
+  for (const deadline = Date.now() + 600_000; ; ) {
+    const now = await savesNow();
+    if (now.persistence.rdb_bgsave_in_progress === "0") {
+      if (now.persistence.rdb_last_bgsave_status !== "ok")
+        throw new Error(`BGSAVE failed: rdb_last_bgsave_status ${now.persistence.rdb_last_bgsave_status}`);
+      const done = Number.isNaN(now.saves)
+        ? Number(now.persistence.rdb_last_save_time) > lastSaveBefore
+        : now.saves > before.saves;
+      if (done) return { saves: now.saves };
+    }
+    if (Date.now() > deadline) throw new Error("the background save did not finish within 600 s");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
-const sha256Of = async (file: string) => {
+export const sha256Of = async (file: string) => {
   const hash = createHash("sha256");
   await pipeline(createReadStream(file), hash);
   return hash.digest("hex");
@@ -151,14 +158,15 @@ export async function backupRelease(options: BackupOptions): Promise<BackupRecor
   const saveStarted = performance.now();
   const snapshot = await withPodClient(kube, namespace, source.pod, credentials, async (client) => {
     const before = await datasetDigest(client);
-    await freshSave(client);
+    const { saves } = await freshSave(client);
     const after = await datasetDigest(client);
     const config = (name: string) => client.config("GET", name).then((r) => (r as string[])[1] as string);
     return {
       before,
       after,
       path: `${await config("dir")}/${await config("dbfilename")}`,
-      version: (await info(client, "server")).valkey_version ?? (await info(client, "server")).redis_version ?? "?",
+      saves,
+      version: await info(client, "server").then((server) => server.valkey_version ?? server.redis_version ?? "?"),
     };
   });
   const save = (performance.now() - saveStarted) / 1000;
@@ -177,6 +185,14 @@ export async function backupRelease(options: BackupOptions): Promise<BackupRecor
     if (remoteSum !== sha256)
       throw new Error(
         `the copy of ${snapshot.path} differs from the file in ${source.pod} (sha256 ${sha256} vs ${remoteSum})`,
+      );
+    // A scheduled save or a resync may have rewritten the file after ours: then the digest describes another moment.
+    const savesAfterCopy = await withPodClient(kube, namespace, source.pod, credentials, (c) =>
+      info(c, "persistence").then((p) => Number(p.rdb_saves ?? Number.NaN)),
+    );
+    if (!Number.isNaN(snapshot.saves) && savesAfterCopy !== snapshot.saves)
+      throw new Error(
+        `${snapshot.path} on ${source.pod} was saved again while it was copied (a scheduled save or a resync): run the backup again`,
       );
     renameSync(partial, file);
     const record: BackupRecord = {

@@ -5,32 +5,69 @@ import { PortForwardServer } from "../kube/forward.ts";
 import type { Kube } from "../kube/index.ts";
 import { type Credentials, parseInfo, withClient } from "../valkey/index.ts";
 
+const READ_BY_TYPE: Record<string, { command: string; args: string[]; sorted?: "items" | "pairs" }> = {
+  string: { command: "GET", args: [] },
+  list: { command: "LRANGE", args: ["0", "-1"] },
+  hash: { command: "HGETALL", args: [], sorted: "pairs" },
+  set: { command: "SMEMBERS", args: [], sorted: "items" },
+  zset: { command: "ZRANGE", args: ["0", "-1", "WITHSCORES"] },
+  stream: { command: "XRANGE", args: ["-", "+"] },
+};
+
+/** A reply as bytes, in an order that does not depend on the server's encoding of the value. */
+function canonical(reply: unknown, sorted?: "items" | "pairs"): Buffer {
+  const flat = (value: unknown): Buffer[] =>
+    Array.isArray(value) ? value.flatMap(flat) : [value === null ? Buffer.from("(nil)") : Buffer.from(value as Buffer)];
+  let parts: Buffer[][] = Array.isArray(reply) ? reply.map((item) => flat(item)) : [flat(reply)];
+  if (sorted === "pairs") {
+    const pairs: Buffer[][] = [];
+    for (let i = 0; i < parts.length; i += 2) pairs.push([...(parts[i] ?? []), ...(parts[i + 1] ?? [])]);
+    parts = pairs;
+  }
+  if (sorted) parts.sort((a, b) => Buffer.compare(Buffer.concat(a), Buffer.concat(b)));
+  const out: Buffer[] = [];
+  for (const part of parts) for (const piece of part) out.push(Buffer.from(`${piece.length}:`), piece);
+  return Buffer.concat(out);
+}
+
 /**
- * A digest of every key and value (DUMP's serialization, in key order): equal on two
- * releases exactly when they hold the same keys with the same values. TTLs are not part
- * of it. DUMP's format is the server's RDB version: compare digests taken on the same
- * Valkey version.
+ * A digest of every key and its value (by type: strings, lists, hashes, sets, sorted sets,
+ * streams; members of hashes and sets in sorted order), keys in byte order: equal on two
+ * releases exactly when they hold the same data, whatever encoding each server chose for
+ * it (an RDB load re-encodes small collections). TTLs are not part of it. A key of another
+ * type (a module's) is read with DUMP, which depends on the server's version.
  */
 export async function datasetDigest(client: Redis): Promise<{ keys: number; digest: string }> {
-  const keys: string[] = [];
+  const unique = new Map<string, Buffer>();
   let cursor = "0";
   do {
-    const [next, batch] = await client.scan(cursor, "COUNT", 1000);
-    keys.push(...batch);
-    cursor = next;
+    const [next, batch] = await client.scanBuffer(cursor, "COUNT", 1000);
+    for (const key of batch) unique.set(key.toString("hex"), key);
+    cursor = String(next);
   } while (cursor !== "0");
-  keys.sort();
+  const keys = [...unique.values()].sort(Buffer.compare);
   const hash = createHash("sha256");
   for (let i = 0; i < keys.length; i += 500) {
     const batch = keys.slice(i, i + 500);
-    const pipeline = client.pipeline();
-    for (const key of batch) pipeline.dumpBuffer(key);
-    const dumps = (await pipeline.exec()) ?? [];
+    const typing = client.pipeline();
+    for (const key of batch) typing.type(key);
+    const types = ((await typing.exec()) ?? []).map(([error, type]) => {
+      if (error) throw new Error(`TYPE: ${error.message}`);
+      return String(type);
+    });
+    const reading = client.pipeline();
     batch.forEach((key, j) => {
-      const [error, value] = dumps[j] ?? [new Error("no reply")];
-      if (error) throw new Error(`DUMP ${key}: ${error.message}`);
-      hash.update(`${key.length}:${key}`);
-      hash.update(value === null ? Buffer.alloc(0) : (value as Buffer));
+      const read = READ_BY_TYPE[types[j] as string];
+      if (read) reading.callBuffer(read.command, key, ...read.args);
+      else reading.dumpBuffer(key);
+    });
+    const values = (await reading.exec()) ?? [];
+    batch.forEach((key, j) => {
+      const [error, value] = values[j] ?? [new Error("no reply")];
+      if (error) throw new Error(`reading ${key.toString()} (${types[j]}): ${error.message}`);
+      if (value === null) throw new Error(`key ${key.toString()} vanished while the digest was taken`);
+      hash.update(`${key.length}:`).update(key).update(`${types[j]}:`);
+      hash.update(canonical(value, READ_BY_TYPE[types[j] as string]?.sorted));
     });
   }
   return { keys: keys.length, digest: hash.digest("hex") };

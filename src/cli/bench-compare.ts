@@ -11,7 +11,7 @@ const spec: CommandSpec = {
   invocation: "npm run bench:compare --",
   positionals: "[baseline.json] <current.json>",
   description:
-    "Compares a benchmark report with a baseline path by path (every workload, every path), prints a table of every change with what was allowed, and exits 1 when a throughput dropped or a p99 rose beyond the larger of the threshold and the run-to-run spread either report recorded for that path, or errors or misses appeared where the baseline had none. A path with one run recorded (the disruption workloads) is shown, not judged. Without a baseline argument, the committed baseline of the report's environment is used (reports/baseline/bench-<env>.json).",
+    "Compares a benchmark report with a baseline path by path (every workload, every path), prints a table of every change with what was allowed, and exits 1 when a throughput dropped or a p99 rose beyond the larger of the threshold and the run-to-run spread the baseline recorded for that path (at most twice the threshold), or errors or misses appeared where the baseline had none. A path with one run recorded (the disruption workloads) is shown, not judged. Without a baseline argument, the committed baseline of the report's environment is used (reports/baseline/bench-<env>.json).",
   options: {
     "max-throughput-drop": { value: "SHARE", description: "largest allowed throughput drop", default: "0.15" },
     "max-p99-rise": { value: "SHARE", description: "largest allowed p99 rise", default: "0.5" },

@@ -371,10 +371,10 @@ const percent = (share: number) => `${(share * 100).toFixed(1)} %`;
 
 /**
  * Compares two reports path by path. A change counts against the larger of the threshold
- * and the run-to-run spread either report recorded for that path (a gate that flags what
- * the same code varies by on a shared machine gets switched off); a path with a single
- * run recorded (the disruption workloads) has no spread to judge against and is shown,
- * not judged. Errors or misses where the baseline had none are a regression: the work
+ * and the run-to-run spread the baseline recorded for that path, at most twice the
+ * threshold (a gate that flags what the same code varies by on a shared machine gets
+ * switched off); a path with a single run recorded (the disruption workloads) has no
+ * spread to judge against and is shown, not judged. Errors or misses where the baseline had none are a regression: the work
  * was not the same.
  */
 export function comparePaths(baseline: BenchReport, current: BenchReport, thresholds: Thresholds): PathComparison[] {
@@ -398,12 +398,13 @@ export function comparePaths(baseline: BenchReport, current: BenchReport, thresh
         verdict: "regression",
         notes: ["missing from the current report"],
       };
-    const spreads = (of: (p: PathResult) => number[]) => [runSpread(of(base)), runSpread(of(now))];
-    const throughputSpreads = spreads(throughputOf);
-    const p99Spreads = spreads(p99Of);
-    const judged = throughputSpreads.every((spread) => spread !== undefined);
-    const allowedDrop = Math.max(thresholds.maxThroughputDrop, ...throughputSpreads.map((x) => x ?? 0));
-    const allowedRise = Math.max(thresholds.maxP99Rise, ...p99Spreads.map((x) => x ?? 0));
+    // The baseline's spread only (a regression that adds variance must not widen its own
+    // allowance), and never more than twice the threshold.
+    const judged = base.runs.length > 1 && now.runs.length > 1;
+    const allowance = (threshold: number, spread: number | undefined) =>
+      Math.min(2 * threshold, Math.max(threshold, spread ?? 0));
+    const allowedDrop = allowance(thresholds.maxThroughputDrop, runSpread(throughputOf(base)));
+    const allowedRise = allowance(thresholds.maxP99Rise, runSpread(p99Of(base)));
     const throughputChange = now.opsPerSecondMedian / base.opsPerSecondMedian - 1;
     const p99Change = base.p99MillisMedian > 0 ? now.p99MillisMedian / base.p99MillisMedian - 1 : 0;
     const notes: string[] = [];

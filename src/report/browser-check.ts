@@ -91,6 +91,7 @@ export async function fullPageScreenshot(chromium: string, url: string, file: st
       browser.on("exit", (code) =>
         reject(new Error(`chromium exited (${code}) before it listened: ${printed.slice(-500)}`)),
       );
+      browser.on("error", (error) => reject(new Error(`chromium could not start: ${error.message}`)));
     });
     const targets = (await (await fetch(`http://${new URL(endpoint).host}/json/list`)).json()) as {
       type: string;
@@ -125,7 +126,9 @@ export async function fullPageScreenshot(chromium: string, url: string, file: st
   } finally {
     clearTimeout(deadline);
     browser.kill("SIGKILL");
-    await new Promise((resolve) => (browser.exitCode === null ? browser.once("exit", resolve) : resolve(undefined)));
+    // A browser that never started (spawn error) has no pid and sends no exit.
+    if (browser.pid !== undefined && browser.exitCode === null && browser.signalCode === null)
+      await new Promise((resolve) => browser.once("exit", resolve));
     rmSync(profile, { recursive: true, force: true });
   }
 }
@@ -140,6 +143,13 @@ class DevTools {
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
+    socket.addEventListener("close", () => {
+      // The browser went away (killed at the deadline, crashed): nothing pending may wait forever.
+      for (const call of this.pending.values()) call.reject(new Error("chromium's DevTools connection closed"));
+      this.pending.clear();
+      for (const fire of this.waiting.values()) fire();
+      this.waiting.clear();
+    });
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(String(event.data)) as {
         id?: number;

@@ -26,7 +26,9 @@ async function writeDataset(release: Release): Promise<void> {
       await pipeline.exec();
     }
     // Every replica holds the dataset before the backup looks for one in sync.
-    await client.wait(release.replicas, 10_000);
+    expect(await client.wait(release.replicas, 10_000), "replicas that acknowledged the dataset").toBe(
+      release.replicas,
+    );
   });
 }
 
@@ -95,6 +97,10 @@ describe.skipIf(!!clusterUnavailable)(`${ENV}: backed up from one release and re
         (await withClient(await target.endpoint(i), target.clientCredentials, datasetDigest)).digest === record.digest,
       );
     expect(onReplicas, "every replica's digest equals the backup's").toEqual(Array(target.replicas).fill(true));
+    expect(
+      await cluster.kube.pods(target.namespace, "app.kubernetes.io/managed-by=valkey-harness-restore"),
+      "the restore's helper pods are gone",
+    ).toEqual([]);
 
     // The digest can fail: one more key on the restored release and it differs.
     await withClient(await target.endpoint("primary"), target.clientCredentials, async (c) => {
