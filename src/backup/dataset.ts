@@ -86,14 +86,16 @@ export async function releaseStatefulSet(kube: Kube, namespace: string, release:
   return found[0] as V1StatefulSet;
 }
 
+/** A StatefulSet pod's ordinal, from its name. */
+export const ordinalOf = (pod: V1Pod) => Number(pod.metadata?.name?.split("-").at(-1));
+
 /** The StatefulSet's pods, by ordinal. */
 export async function podsOf(kube: Kube, set: V1StatefulSet): Promise<V1Pod[]> {
   const selector = Object.entries(set.spec?.selector.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
   const pods = await kube.pods(set.metadata?.namespace as string, selector);
-  const ordinal = (p: V1Pod) => Number(p.metadata?.name?.split("-").at(-1));
-  return pods.sort((a, b) => ordinal(a) - ordinal(b));
+  return pods.sort((a, b) => ordinalOf(a) - ordinalOf(b));
 }
 
 /** Runs `use` with a client of a pod's Valkey, reached through a port forward over the API server. */

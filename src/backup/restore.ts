@@ -1,11 +1,11 @@
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import type { Readable } from "node:stream";
-import type { V1Pod, V1StatefulSet } from "@kubernetes/client-node";
+import type { V1StatefulSet } from "@kubernetes/client-node";
 import { RESTRICTED_CONTAINER, restrictedPod } from "../cluster/cluster.ts";
 import { isPodReady, type Kube, statusCode, waitFor } from "../kube/index.ts";
 import type { Credentials } from "../valkey/index.ts";
 import { type BackupRecord, execOutput, execStreams, sha256Of } from "./backup.ts";
-import { datasetDigest, info, podsOf, releaseStatefulSet, withPodClient } from "./dataset.ts";
+import { datasetDigest, info, ordinalOf, podsOf, releaseStatefulSet, withPodClient } from "./dataset.ts";
 
 export interface RestoreOptions {
   kube: Kube;
@@ -34,8 +34,6 @@ export class RestoreRefused extends Error {
     this.name = "RestoreRefused";
   }
 }
-
-const ordinalOf = (pod: V1Pod) => Number(pod.metadata?.name?.split("-").at(-1));
 
 /**
  * Restores a backup into a release: refuses when the release holds keys (unless forced);

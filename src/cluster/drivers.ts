@@ -34,16 +34,7 @@ export async function serveDrivers(kube: Kube, drivers: string[], log: (line: st
     deployment.status = undefined;
     await kube.apps.createNamespacedDeployment({ namespace: NAMESPACE, body: deployment });
     const className = CLOUD_CLASSES[driver] ?? name;
-    await kube.storage
-      .createStorageClass({
-        body: {
-          metadata: { name: className },
-          provisioner: driver,
-          volumeBindingMode: "WaitForFirstConsumer",
-          reclaimPolicy: "Delete",
-        },
-      })
-      .catch((error) => (statusCode(error) === 409 ? undefined : Promise.reject(error)));
+    await createServedClass(kube, className, driver);
     log(`[cluster] serves ${driver} (StorageClass ${className}) with local-path-provisioner instance ${name}`);
   }
   await waitFor(
@@ -60,4 +51,13 @@ export async function serveDrivers(kube: Kube, drivers: string[], log: (line: st
     },
     { timeoutMs: 120_000, intervalMs: 1000 },
   );
+}
+
+/** A StorageClass of a provisioner the cluster serves (the fit sees the provisioner as served); an existing one is kept. */
+export async function createServedClass(kube: Kube, name: string, provisioner: string): Promise<void> {
+  await kube.storage
+    .createStorageClass({
+      body: { metadata: { name }, provisioner, volumeBindingMode: "WaitForFirstConsumer", reclaimPolicy: "Delete" },
+    })
+    .catch((error) => (statusCode(error) === 409 ? undefined : Promise.reject(error)));
 }

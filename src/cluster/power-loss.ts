@@ -7,6 +7,7 @@ import { fillOnce } from "../files.ts";
 import { type Kube, statusCode } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
 import { cacheDir } from "../settings.ts";
+import { createServedClass } from "./drivers.ts";
 
 /**
  * Disks that lose power with their node. Each agent node runs `lazydisk`
@@ -163,14 +164,5 @@ export async function servePowerLossDisks(kube: Kube, agents: readonly string[])
   }
   deployment.status = undefined;
   await kube.apps.createNamespacedDeployment({ namespace, body: deployment }).catch(ignoreExisting);
-  await kube.storage
-    .createStorageClass({
-      body: {
-        metadata: { name: POWER_LOSS_CLASS },
-        provisioner: POWER_LOSS_PROVISIONER,
-        volumeBindingMode: "WaitForFirstConsumer",
-        reclaimPolicy: "Delete",
-      },
-    })
-    .catch(ignoreExisting);
+  await createServedClass(kube, POWER_LOSS_CLASS, POWER_LOSS_PROVISIONER);
 }

@@ -30,6 +30,16 @@ if (!clusterUnavailable && !powerLossDisksProvided)
  */
 const results: ScenarioResult[] = [];
 
+/** Runs a crash scenario, keeps its result for the durability report and prints it. */
+async function crashed(env: string, run: () => Promise<ScenarioResult>): Promise<ScenarioResult> {
+  const result = await run();
+  results.push(result);
+  console.log(
+    `[durability ${env} ${result.profile}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
+  );
+  return result;
+}
+
 function skipUnlessCrashable(env: string, cluster: Cluster, skip: (note: string) => void): void {
   if (!cluster.nodeControl)
     skip("crashes nodes: needs the harness's own cluster (VALKEY_KUBECONFIG clusters are not the harness's to crash)");
@@ -69,10 +79,8 @@ describe
     cluster,
     release,
   }) => {
-    const result = await primaryNodeCrash({ cluster, release, profile, log: (line) => console.log(line) });
-    results.push(result);
-    console.log(
-      `[durability ${env} ${name}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
+    const result = await crashed(env, () =>
+      primaryNodeCrash({ cluster, release, profile, log: (line) => console.log(line) }),
     );
     if (powerLossDisksProvided) expect(result.scenario).toBe("primary-node-lost-power");
     expect(result.lostBeyondPromiseTimeline, result.reason).toEqual([]);
@@ -80,10 +88,8 @@ describe
   });
 
   test("loses no acknowledged write when a replica's node crashes and returns", async ({ cluster, release }) => {
-    const result = await replicaNodeCrash({ cluster, release, profile, log: (line) => console.log(line) });
-    results.push(result);
-    console.log(
-      `[durability ${env} ${name}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
+    const result = await crashed(env, () =>
+      replicaNodeCrash({ cluster, release, profile, log: (line) => console.log(line) }),
     );
     if (powerLossDisksProvided) expect(result.scenario).toBe("replica-node-lost-power");
     expect(result.lostBeyondPromiseTimeline, result.reason).toEqual([]);
@@ -124,10 +130,8 @@ describe.skipIf(!!clusterUnavailable)(
       cluster,
       release,
     }) => {
-      const result = await primaryNodeCrash({ cluster, release, profile, log: (line) => console.log(line) });
-      results.push(result);
-      console.log(
-        `[durability ${demonstrationEnv} ${profile.name}] ${result.scenario}: ${JSON.stringify({ ...result, timeline: undefined })}`,
+      const result = await crashed(demonstrationEnv, () =>
+        primaryNodeCrash({ cluster, release, profile, log: (line) => console.log(line) }),
       );
       expect(result.scenario).toBe("primary-node-lost-power");
       expect(
