@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { WRAPPER_INIT_CONTAINER } from "../chart/fit.ts";
 import { bytes, scaleBytes, scaleResourceList } from "../chart/quantity.ts";
 import type { Release } from "../chart/release.ts";
@@ -20,7 +22,7 @@ export interface Expected {
   /** Pods of the StatefulSet: the primary and the replicas. */
   pods: number;
   /**
-   * The address replicas replicate from: the primary Service (`<fullname>.<namespace>.svc.cluster.local`)
+   * The address replicas replicate from: the replication Service (`<fullname>-replication.<namespace>.svc.cluster.local`)
    * when the environment runs the wrapper's init container, which points them there; pod 0's
    * own DNS name (upstream's choice) otherwise.
    */
@@ -91,6 +93,20 @@ function fitted(resources: Values | undefined, scale: number | undefined): Resou
   return result;
 }
 
+/**
+ * The address replicas follow: upstream points them at pod 0's own DNS name; the wrapper's
+ * init container at the replication Service where the declaring chart has one (2.1.0 on),
+ * at the primary Service before.
+ */
+function primaryHostOf(release: Release, valkey: Values): string {
+  const zone = `${release.namespace}.svc.cluster.local`;
+  if (!(valkey.extraInitContainers ?? []).some((c: Values) => c?.name === WRAPPER_INIT_CONTAINER))
+    return `${release.podName(0)}.${release.fullname}-headless.${zone}`;
+  return existsSync(join(release.declaredChartDir, "templates", "replication-service.yaml"))
+    ? `${release.fullname}-replication.${zone}`
+    : `${release.fullname}.${zone}`;
+}
+
 export function expectedOf(release: Release): Expected {
   const values = release.declared;
   const fit = release.fit;
@@ -107,9 +123,7 @@ export function expectedOf(release: Release): Expected {
     env: release.env,
     replicas: Number(replica.replicas),
     pods: Number(replica.replicas) + 1,
-    primaryHost: (valkey.extraInitContainers ?? []).some((c: Values) => c?.name === WRAPPER_INIT_CONTAINER)
-      ? `${release.fullname}.${release.namespace}.svc.cluster.local`
-      : `${release.podName(0)}.${release.fullname}-headless.${release.namespace}.svc.cluster.local`,
+    primaryHost: primaryHostOf(release, valkey),
     minReplicasToWrite: Number(replica.minReplicasToWrite ?? 0),
     minReplicasMaxLag: Number(replica.minReplicasMaxLag ?? 10),
     storageClass: {

@@ -8,6 +8,7 @@ import { containerResources, disruptionBudget, podSpread } from "./pods.ts";
 import { discovery, scrapeOnlyFromAdmitted, series } from "./prometheus.ts";
 import {
   helmTest,
+  replicationAddress,
   replicationOfWrites,
   replicationTopology,
   serverSettings,
@@ -35,6 +36,7 @@ export { type Expected, expectedOf } from "./expected.ts";
  */
 export const CHECKS: readonly Check[] = [
   replicationTopology,
+  replicationAddress,
   replicationOfWrites,
   helmTest,
   writeSafetyConfig,

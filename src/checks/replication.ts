@@ -9,7 +9,7 @@ export const REPLICATION_BOUND_MS = 5_000;
 export const replicationTopology: Check = {
   id: "replication.topology",
   promise:
-    "runs the declared number of pods, pod 0 as the primary with every declared replica attached through the declared address (the primary Service, with the wrapper's init container) and its link up, and every replica refuses writes (a SET answers -READONLY)",
+    "runs the declared number of pods, pod 0 as the primary with every declared replica attached through the declared address (the replication Service, with the wrapper's init container) and its link up, and every replica refuses writes (a SET answers -READONLY)",
   async run({ release, cluster, expected }) {
     const verdict: Verdict = new Verdict(this.id);
     const set = await cluster.kube.apps.readNamespacedStatefulSet({
@@ -45,6 +45,42 @@ export const replicationTopology: Check = {
         );
       });
     }
+  },
+};
+
+export const replicationAddress: Check = {
+  id: "replication.address",
+  promise:
+    "publishes pod 0 to its replicas before it is Ready: the replication Service they follow has a cluster IP, publishNotReadyAddresses, and pod 0 alone behind it on the server port, so after a primary restart they resync while its startup probe is pending",
+  async run({ release, cluster, expected }) {
+    const name = `${release.fullname}-replication`;
+    if (!expected.primaryHost.startsWith(`${name}.`))
+      throw new CheckNotApplicable(`replicas follow ${expected.primaryHost}, not a replication Service`);
+    const verdict: Verdict = new Verdict(this.id);
+    const { namespace } = release;
+    const service = await cluster.kube.core
+      .readNamespacedService({ name, namespace })
+      .catch((error: Error) =>
+        verdict.fail(`Service ${name}, which replicas follow, cannot be read: ${error.message}`),
+      );
+    const clusterIP = service.spec?.clusterIP;
+    verdict.that(
+      !!clusterIP && clusterIP !== "None",
+      `Service ${name} has no cluster IP (${clusterIP}): replicas would follow DNS answers cached for 30 s`,
+    );
+    verdict.that(
+      service.spec?.publishNotReadyAddresses === true,
+      `Service ${name} does not publish not-ready addresses (publishNotReadyAddresses ${service.spec?.publishNotReadyAddresses}): replicas reach a restarted primary only once its startup probe passes`,
+    );
+    const slices = await cluster.kube.discovery.listNamespacedEndpointSlice({
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${name}`,
+    });
+    const behind = slices.items.flatMap((slice) => (slice.endpoints ?? []).map((e) => e.targetRef?.name ?? "?"));
+    verdict.equal([...new Set(behind)].sort().join(","), release.podName(0), `pods behind Service ${name}`);
+    const ports = slices.items.flatMap((slice) => (slice.ports ?? []).map((p) => p.port));
+    const serverPort = Number(release.declared.valkey?.service?.port ?? 6379);
+    verdict.equal(ports.join(","), String(serverPort), `target port of Service ${name}`);
   },
 };
 

@@ -54,7 +54,9 @@ runMain(async () => {
       for (let run = 1; run <= runs; run++) {
         const result = await measurePrimaryRestart(release);
         results.push(result);
-        console.log(`[restart ${env} ${label}] run ${run}: ${JSON.stringify(result)}`);
+        const { timeline, ...figures } = result;
+        console.log(`[restart ${env} ${label}] run ${run}: ${JSON.stringify(figures)}`);
+        for (const line of timeline) console.log(`[restart ${env} ${label}]   ${line}`);
       }
     } finally {
       await release.uninstall().catch((error: Error) => console.error(`[restart] uninstall: ${error.message}`));
@@ -104,7 +106,19 @@ runMain(async () => {
     "",
     `Medians: writes unavailable ${summary.writesUnavailableSeconds.median} s, the pod's own restart ${summary.podReadySeconds.median} s, beyond it ${summary.beyondPodRestartSeconds.median} s.`,
   ].join("\n");
-  writeReport(`restart-${env}${label === "chart" ? "" : `-${label}`}`, { summary, results }, markdown);
+  const timelines = results.flatMap((r, i) => [
+    "",
+    `#### Run ${i + 1}: where the time went (seconds since pod 0 was deleted)`,
+    "",
+    "```",
+    ...r.timeline,
+    "```",
+  ]);
+  writeReport(
+    `restart-${env}${label === "chart" ? "" : `-${label}`}`,
+    { summary, results },
+    [markdown, ...timelines].join("\n"),
+  );
   console.log(markdown);
   if (results.some((r) => r.lost > 0)) process.exitCode = 1;
 });

@@ -23,6 +23,12 @@ export interface PrimaryRestart {
   lost: number;
   lostWhere: string;
   errors: Record<string, number>;
+  /**
+   * Where the time went, in seconds since the deletion: the writer's last acknowledged write
+   * before and first after the outage, pod 0 Ready, and the pods' own log lines about
+   * shutdown, loading and replication (kubelet's timestamps).
+   */
+  timeline: string[];
 }
 
 /**
@@ -45,11 +51,13 @@ export async function measurePrimaryRestart(release: Release, log: (line: string
   let podReady = 0;
   let converged = 0;
   let deleted = 0;
+  let deletedAtEpochMs = 0;
   let report: Awaited<ReturnType<typeof writer.stop>>;
   try {
     await writer.acknowledgedSince(0, 50, 30_000);
     const old = await cluster.kube.core.readNamespacedPod({ namespace, name: release.podName(0) });
     deleted = writer.now();
+    deletedAtEpochMs = Date.now();
     await cluster.kube.core.deleteNamespacedPod({ namespace, name: release.podName(0) });
     await waitFor(
       "pod 0 to come back Ready as a new pod",
@@ -73,6 +81,19 @@ export async function measurePrimaryRestart(release: Release, log: (line: string
     parseInfo(await c.info("stats")),
   );
   const seconds = (ms: number) => Number(((ms - deleted) / 1000).toFixed(2));
+  const acknowledgedAt = report.records.filter((r) => r.outcome === "acknowledged").map((r) => r.answeredAt);
+  // The longest gap between acknowledged writes: the outage the result reports.
+  let gap = { from: deleted, to: deleted };
+  for (let i = 1; i < acknowledgedAt.length; i++) {
+    const [from, to] = [acknowledgedAt[i - 1] as number, acknowledgedAt[i] as number];
+    if (to - from > gap.to - gap.from) gap = { from, to };
+  }
+  const timeline = [
+    `${seconds(gap.from).toFixed(2)} s writer: last acknowledged write before the outage`,
+    `${seconds(podReady).toFixed(2)} s harness: pod 0 Ready`,
+    `${seconds(gap.to).toFixed(2)} s writer: first acknowledged write after the outage`,
+    ...(await podLogTimeline(release, deletedAtEpochMs)),
+  ].sort((a, b) => Number.parseFloat(a) - Number.parseFloat(b));
   const result: PrimaryRestart = {
     podReadySeconds: seconds(podReady),
     writesUnavailableSeconds: report.longestOutageSeconds,
@@ -85,6 +106,37 @@ export async function measurePrimaryRestart(release: Release, log: (line: string
     lost: lostAnywhere(ledger).length,
     lostWhere: whereLost(ledger) || "nowhere",
     errors: report.errors,
+    timeline,
   };
   return result;
+}
+
+const TIMELINE_LINE =
+  /Ready to accept|Loading|loaded|DB saved|shutdown|Shutdown|PRIMARY|MASTER|[Rr]eplica|sync|Connecting|Connection|Timeout|Error|Streamed|wrapper-init/;
+
+/** The pods' log lines that tell where a restart's time went, stamped by the kubelet, since epochMs. */
+async function podLogTimeline(release: Release, sinceEpochMs: number): Promise<string[]> {
+  const { cluster, namespace } = release;
+  const lines: string[] = [];
+  for (let index = 0; index <= release.replicas; index++) {
+    const name = release.podName(index);
+    const pod = await cluster.kube.core.readNamespacedPod({ namespace, name }).catch(() => undefined);
+    const containers = [...(pod?.spec?.initContainers ?? []), ...(pod?.spec?.containers ?? [])]
+      .map((c) => c.name)
+      .filter((c) => c !== "metrics");
+    for (const container of containers) {
+      const text = await cluster.kube.core
+        .readNamespacedPodLog({ namespace, name, container, timestamps: true, sinceSeconds: 600 })
+        .catch(() => "");
+      for (const line of String(text).split("\n")) {
+        const space = line.indexOf(" ");
+        const at = Date.parse(line.slice(0, space));
+        if (!Number.isFinite(at) || at < sinceEpochMs - 2_000 || !TIMELINE_LINE.test(line)) continue;
+        lines.push(
+          `${((at - sinceEpochMs) / 1000).toFixed(2)} s pod ${index}/${container}: ${line.slice(space + 1).trim()}`,
+        );
+      }
+    }
+  }
+  return lines;
 }

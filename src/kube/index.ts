@@ -4,6 +4,7 @@ import {
   AppsV1Api,
   CoreApi,
   CoreV1Api,
+  DiscoveryV1Api,
   Exec,
   type KubeConfig,
   NetworkingV1Api,
@@ -64,6 +65,7 @@ export class Kube {
   readonly apps: AppsV1Api;
   readonly storage: StorageV1Api;
   readonly networking: NetworkingV1Api;
+  readonly discovery: DiscoveryV1Api;
 
   constructor(config: KubeConfig) {
     this.config = config;
@@ -71,6 +73,7 @@ export class Kube {
     this.apps = config.makeApiClient(AppsV1Api);
     this.storage = config.makeApiClient(StorageV1Api);
     this.networking = config.makeApiClient(NetworkingV1Api);
+    this.discovery = config.makeApiClient(DiscoveryV1Api);
   }
 
   /** The API server's version (gitVersion, e.g. v1.35.4). */

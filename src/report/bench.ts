@@ -187,11 +187,69 @@ const errorText = (errors: Record<string, number>) =>
     .map(([kind, n]) => `${kind} ${n}`)
     .join(", ") || "0";
 
+/** Words for the workload settings a reader meets in every report. */
+const SETTING_LABELS: Record<string, string> = {
+  mode: "load model (closed: a new command when one answers; open: a fixed schedule)",
+  connections: "connections",
+  pipeline: "pipeline depth",
+  keySpace: "keys",
+  distribution: "key distribution",
+  valueBytes: "value size (bytes)",
+  readRatio: "share of reads",
+  maxOperations: "at most, operations",
+  maxSeconds: "at most, seconds",
+  rate: "rate (operations/s)",
+  threads: "generator threads",
+};
+
+const words = (key: string) =>
+  key
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/^./, (c) => c.toUpperCase())
+    .toLowerCase();
+
+/** A workload's settings as rows of a table: nested settings under dotted names, lists joined. */
+export function settingsRows(settings: Record<string, unknown>, prefix = ""): [string, string][] {
+  return Object.entries(settings).flatMap(([key, value]): [string, string][] => {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (value !== null && typeof value === "object" && !Array.isArray(value))
+      return settingsRows(value as Record<string, unknown>, name);
+    const shown = Array.isArray(value) ? value.join(", ") : String(value);
+    return [[prefix ? words(name) : (SETTING_LABELS[key] ?? words(key)), shown]];
+  });
+}
+
+/** Where the server's image came from, from its name: the offline build or a registry. */
+function imageSource(image: string | undefined): string {
+  if (!image) return "?";
+  if (image.startsWith("localhost/") && image.includes("debian"))
+    return `${image}: built here from Debian's package (offline images; its version differs from the chart's pin)`;
+  return `${image}: pulled from its registry`;
+}
+
+/** Every version a reader needs to compare two reports, each with its name. */
+export function versionRows(report: BenchReport): [string, string][] {
+  const v = report.versions;
+  const rows: [string, string | undefined][] = [
+    ["wrapper chart", report.chart.wrapper],
+    ["upstream chart (valkey)", report.chart.upstream],
+    ["helm", report.chart.helm],
+    ["Valkey server", `${v.valkey ?? "?"} (${imageSource(report.images.valkey)})`],
+    ["exporter (redis_exporter)", `${v.redisExporter ?? "?"} (${report.images.exporter ?? "?"})`],
+    ["Kubernetes", v.kubernetes],
+    ["node image", report.images.node],
+    ["containerd", v.containerd],
+  ];
+  return rows.filter((row): row is [string, string] => row[1] !== undefined);
+}
+
 export function benchMarkdown(report: BenchReport): string {
   const sections = report.workloads.flatMap((w) => [
     `#### ${w.name}`,
     "",
-    `Latency: ${w.latency}. Settings: \`${JSON.stringify(w.settings)}\``,
+    `Latency: ${w.latency}.`,
+    "",
+    markdownTable(["setting", "value"], settingsRows(w.settings)),
     "",
     markdownTable(
       [
@@ -230,7 +288,9 @@ export function benchMarkdown(report: BenchReport): string {
   return [
     `### Benchmark of ${report.environment}`,
     "",
-    `Chart ${report.chart.wrapper} (upstream valkey ${report.chart.upstream}), ${report.chart.helm}; Valkey image ${report.images.valkey}; Kubernetes ${report.versions.kubernetes ?? "?"}; ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB; ${report.createdAt}.`,
+    `${report.createdAt}, ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB.`,
+    "",
+    markdownTable(["version of", "here"], versionRows(report)),
     "",
     `Load path: ${report.loadPath}.`,
     "",
@@ -241,6 +301,11 @@ export function benchMarkdown(report: BenchReport): string {
 }
 
 const escapeHtml = (text: string) => text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+const htmlTable = (header: string[], rows: string[][]) =>
+  `<table><tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr>${rows
+    .map((row) => `<tr>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`)
+    .join("")}</table>`;
 
 function bars(title: string, values: { label: string; value: number; unit: string }[]): string {
   const max = Math.max(...values.map((v) => v.value), 1);
@@ -325,13 +390,14 @@ ${paths
 ${lagNote(paths)
   .map((line) => `<p>${escapeHtml(line)}</p>`)
   .join("")}
-<pre>${escapeHtml(JSON.stringify(w.settings))}</pre></section>`;
+${htmlTable(["setting", "value"], settingsRows(w.settings))}</section>`;
     })
     .join("\n");
   return `<!doctype html><html><head><meta charset="utf-8"><title>Valkey benchmark ${escapeHtml(report.environment)}</title>
 <style>body{font-family:sans-serif;margin:24px;max-width:820px}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}pre{white-space:pre-wrap;word-break:break-all;font-size:11px}</style></head><body>
 <h1>Valkey benchmark of ${escapeHtml(report.environment)}</h1>
-<p>${escapeHtml(report.createdAt)}: chart ${escapeHtml(report.chart.wrapper)}, upstream valkey ${escapeHtml(report.chart.upstream)}, ${escapeHtml(report.chart.helm)}; image ${escapeHtml(report.images.valkey ?? "")}; Kubernetes ${escapeHtml(report.versions.kubernetes ?? "?")}; ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}), ${report.machine.memoryGiB} GiB.</p>
+<p>${escapeHtml(report.createdAt)}, ${report.machine.cpus} CPUs (${escapeHtml(report.machine.cpuModel)}), ${report.machine.memoryGiB} GiB.</p>
+${htmlTable(["version of", "here"], versionRows(report))}
 <p>Load path: ${escapeHtml(report.loadPath)}.</p>
 <ul>${report.ratios.map((r) => `<li>${escapeHtml(r.description)}: <b>${r.value}x</b></li>`).join("")}</ul>
 ${sections}

@@ -14,6 +14,7 @@ import {
   usersOf,
 } from "../../src/checks/access.ts";
 import { expectedOf } from "../../src/checks/expected.ts";
+import { WRAPPER_CHART } from "../../src/environments.ts";
 
 // Replies of a real valkey-server 9.1.2 (Debian sid), with prod-01's ACL users loaded from an
 // ACL file as the upstream chart writes it, one replica logged in as replicator, and
@@ -273,7 +274,13 @@ describe("the NetworkPolicy probes' clients", () => {
 
 describe("what access.auth expects, from the declared values", () => {
   const expectedFor = (env: string) =>
-    expectedOf({ env, declared: environmentValues(env), fit: {}, fullname: "valkey" } as unknown as Release).auth;
+    expectedOf({
+      env,
+      declared: environmentValues(env),
+      fit: {},
+      fullname: "valkey",
+      declaredChartDir: WRAPPER_CHART,
+    } as unknown as Release).auth;
 
   test("prod-01: replicas as replicator, the exporter as metrics, each user's rules", () => {
     const auth = expectedFor("prod-01");

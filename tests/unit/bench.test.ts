@@ -13,11 +13,14 @@ import {
   BENCH_SCHEMA,
   type BenchReport,
   benchHtml,
+  benchMarkdown,
   comparePaths,
   compareReports,
   type PathResult,
   readBenchReport,
+  settingsRows,
   summarisePath,
+  versionRows,
 } from "../../src/report/bench.ts";
 
 /** Three runs around `opsPerSecond` and `p99`, `spread` apart from smallest to largest (a share of the median). */
@@ -125,6 +128,34 @@ describe("benchmark report comparison", () => {
     // A percentile line per path; valkey-benchmark reports no p90/p99.9, so its line has 2 points.
     expect(html.match(/<polyline class="series"/g)).toHaveLength(2);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+
+  test("shows a workload's settings as a table of named values, and every version labelled, never raw JSON", () => {
+    expect(settingsRows({ pipeline: 16, valueBytes: 256, keySpace: 10_000, disruption: { afterSeconds: 5 } })).toEqual([
+      ["pipeline depth", "16"],
+      ["value size (bytes)", "256"],
+      ["keys", "10000"],
+      ["disruption.after seconds", "5"],
+    ]);
+    const committed = readBenchReport(join(BASELINE_REPORTS, "bench-dev-01.json"));
+    const versions = Object.fromEntries(versionRows(committed));
+    expect(versions["Valkey server"]).toMatch(
+      /^9\.1\.2 \(localhost\/valkey:9\.1\.2-debian-sid: built here from Debian's package/,
+    );
+    expect(Object.keys(versions)).toEqual(
+      expect.arrayContaining([
+        "wrapper chart",
+        "upstream chart (valkey)",
+        "helm",
+        "exporter (redis_exporter)",
+        "Kubernetes",
+      ]),
+    );
+    for (const page of [benchMarkdown(committed), benchHtml(committed)]) {
+      expect(page).not.toContain('{"mode"');
+      expect(page).toContain("pipeline depth");
+      expect(page).toContain("exporter (redis_exporter)");
+    }
   });
 
   test("summarises runs by their medians and keeps every error", () => {
