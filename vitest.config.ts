@@ -67,6 +67,9 @@ export default defineConfig({
         testTimeout: 1_200_000,
         exclude: ["tests/upgrade/matrix.test.ts", "tests/upgrade/from-rdb.test.ts"],
       }),
+      // dev-01 serving TLS, every install check through TLS clients: beside the mutation
+      // batches, whose verdicts (like these) are not latency figures.
+      suite("tls", 2),
       // Scales a release under the acknowledged writer and a cache load: alone. Beside the
       // upgrade walks it pushed prod-01's step over the contract's 30 s of load errors (33 s).
       suite("scaling", 3),

@@ -120,6 +120,18 @@ async function powerLossFinding(): Promise<Finding> {
   };
 }
 
+/** Whether the TLS suite can make its certificates: the openssl command. */
+async function opensslFinding(): Promise<Finding> {
+  const version = (await run("openssl", ["version"]).catch(() => ({ stdout: "" }))).stdout.trim();
+  if (version) return { topic: "openssl", status: "ok", detail: `${version}: the TLS suite makes its certificates` };
+  return {
+    topic: "openssl",
+    status: "warn",
+    detail: "missing: the TLS suite (npm run test:tls, in the full tier) cannot make certificates",
+    fix: "install OpenSSL 3 (Debian: apt-get install openssl; macOS: brew install openssl@3, first on PATH)",
+  };
+}
+
 /** What VALKEY_IMAGES=auto would take here, without building or pulling anything. */
 async function imagesFinding(built: ImageSet | undefined, buildPossible: boolean): Promise<Finding> {
   const mode = setting("VALKEY_IMAGES");
@@ -257,6 +269,7 @@ export async function diagnose(): Promise<Finding[]> {
   if (docker.finding.status === "ok") findings.push(await imagesFinding(built, build.status === "ok"));
   findings.push(await helmFinding());
   findings.push(await powerLossFinding());
+  findings.push(await opensslFinding());
   findings.push(chartsFinding());
   const paths = [existingAncestor(cacheDir()), ...(docker.root ? [docker.root] : [])];
   const disk = paths.flatMap((path) => {

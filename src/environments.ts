@@ -30,6 +30,26 @@ export function persistenceProfiles(): string[] {
   return yamlNames(PERSISTENCE_PROFILES);
 }
 
+/** Profiles (fixtures/profiles/<name>.yaml): declared values layers on an environment, e.g. tls. */
+export const PROFILES = fileURLToPath(new URL("../fixtures/profiles/", import.meta.url));
+
+export function profiles(): string[] {
+  return yamlNames(PROFILES);
+}
+
+/**
+ * The environments a profile fits: tls replaces the exporter's args and volume mounts
+ * wholesale (arrays replace arrays in Helm), which only dev-01's exporter (no user, no
+ * password file) survives.
+ */
+export const PROFILE_ENVIRONMENTS: Record<string, readonly string[]> = { tls: ["dev-01"] };
+
+export function profileFile(name: string): string {
+  const file = join(PROFILES, `${name}.yaml`);
+  if (!existsSync(file)) throw new Error(`no profile "${name}": expected ${file} (known: ${profiles().join(", ")})`);
+  return file;
+}
+
 export const MUTATIONS = fileURLToPath(new URL("../fixtures/mutations/", import.meta.url));
 
 /** The mutations of fixtures/mutations/, by id. */

@@ -11,12 +11,12 @@ export const TIERS = {
   default: DEFAULT_TIER,
   /**
    * `npm run test:full`: the default tier plus the mutation catalogue, the walk of a server
-   * setting, scaling, the backup-and-restore drill (the version matrix and the RDB-to-AOF
+   * setting and the GitOps upgrade, dev-01 serving TLS, scaling, the backup-and-restore drill (the version matrix and the RDB-to-AOF
    * walk are opt-in, alone), node crashes with power loss and the server restart; the
    * failover suite breaks prod-01 too. Interrupted runs (their own clusters, 2.5 min) are
    * opt-in: ci.yml's full-tier job runs them, `.ci/run` does not (its fresh-machine budget).
    */
-  full: [...DEFAULT_TIER, "mutations", "upgrade", "scaling", "backup", "node-crash", "node-restart"],
+  full: [...DEFAULT_TIER, "mutations", "upgrade", "tls", "scaling", "backup", "node-crash", "node-restart"],
 } as const;
 
 export type Tier = keyof typeof TIERS;

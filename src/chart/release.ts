@@ -9,11 +9,12 @@ import { PortForwardServer } from "../kube/forward.ts";
 import { isPodReady, statusCode, waitFor } from "../kube/index.ts";
 import { crashLoop, refusedPodCreation, rolloutProgress, unschedulableBySpread } from "../kube/pod-state.ts";
 import { cacheDir, setting } from "../settings.ts";
-import { type Endpoint, rawPing } from "../valkey/index.ts";
+import { type ClientTls, type Credentials, type Endpoint, rawPing } from "../valkey/index.ts";
 import { describeFit, type FitRecord, fitToCluster, InstallError } from "./fit.ts";
 import { type AppliedObject, applyRendered, type Delivery, deleteApplied, keyOf } from "./gitops.ts";
 import type { Helm } from "./helm.ts";
 import { packageDifferences, parseChartReference, pullChart } from "./package.ts";
+import { type CertificateAuthority, issueCertificate, makeCertificateAuthority, releaseDnsNames } from "./tls.ts";
 import { environmentValues, mergeValues, readValuesFile, type Values } from "./values.ts";
 import { pinnedUpstreamVersion, stageChart } from "./wrapper.ts";
 
@@ -33,6 +34,11 @@ export interface InstallOptions {
    * what the committed chart declares.
    */
   declaredChartDir?: string;
+  /**
+   * Values layers that belong to what the release asks for (fixtures/profiles/, e.g. TLS):
+   * installed after the environment's file, and expected by the checks, unlike extraValuesFiles.
+   */
+  profiles?: string[];
   /** Values files layered after the environment's (mutations, persistence profiles). */
   extraValuesFiles?: string[];
   /** `helm upgrade --install` (default), or rendered with `helm template` and applied server-side (GitOps). */
@@ -49,6 +55,55 @@ export interface ReleaseState {
   valuesFiles: string[];
   declared: Values;
   fit: FitRecord;
+}
+
+/** What the harness made for a release that serves TLS: the CA clients trust, and a client certificate it signed. */
+export interface ReleaseTls {
+  ca: string;
+  client: { cert: string; key: string };
+  /** The CA that signed them, to issue a rotated server certificate from. */
+  authority: CertificateAuthority;
+}
+
+/** Name of the upstream chart's objects (StatefulSet, Services) for a release, as upstream computes it. */
+export function upstreamFullname(release: string, values: Values): string {
+  const name = values.valkey?.nameOverride || "valkey";
+  if (values.valkey?.fullnameOverride) return values.valkey.fullnameOverride;
+  return release.includes(name) ? release : `${release}-${name}`;
+}
+
+/** What a release asks for: the environment's values with its profiles on top (never its mutations). */
+export function declaredValues(env: string, chartDir: string, profiles: readonly string[]): Values {
+  return profiles.map(readValuesFile).reduce(mergeValues, environmentValues(env, chartDir));
+}
+
+/**
+ * The Secret valkey.tls.existingSecret names, as a certificate manager would make it: a CA
+ * and a server certificate for every address of the release, under the keys the values
+ * name (serverPublicKey, serverKey, caPublicKey).
+ */
+async function createTlsSecret(cluster: Cluster, namespace: string, values: Values, fullname: string) {
+  const tls = values.valkey.tls;
+  if (!tls.existingSecret)
+    throw new Error(
+      "valkey.tls.enabled is true but valkey.tls.existingSecret names no Secret: name the Secret that holds the certificates",
+    );
+  const ca = await makeCertificateAuthority();
+  const server = await issueCertificate(ca, "server", releaseDnsNames(fullname, namespace));
+  const client = await issueCertificate(ca, "client", ["valkey-harness-client"], "client");
+  await cluster.kube.core.createNamespacedSecret({
+    namespace,
+    body: {
+      metadata: { name: tls.existingSecret },
+      type: "Opaque",
+      stringData: {
+        [tls.serverPublicKey ?? "server.crt"]: server.cert,
+        [tls.serverKey ?? "server.key"]: server.key,
+        [tls.caPublicKey ?? "ca.crt"]: ca.cert,
+      },
+    },
+  });
+  return { ca: ca.cert, client, authority: ca };
 }
 
 /** A release of the wrapper chart installed on the cluster, and what the checks need to reach it. */
@@ -71,6 +126,10 @@ export class Release {
   fit: FitRecord;
   /** Passwords the harness generated for the environment's users Secret. */
   readonly credentials: Record<string, string>;
+  /** Declared values layers on top of the environment's file (InstallOptions.profiles). */
+  readonly profiles: string[];
+  /** The CA clients trust and the client certificate, when the release serves TLS. */
+  tls?: ReleaseTls;
   installSeconds = 0;
   /** How the release reaches the cluster; a GitOps release has no Helm release, only the objects it applied. */
   readonly delivery: Delivery;
@@ -89,6 +148,8 @@ export class Release {
     valuesFiles: string[];
     fit: FitRecord;
     credentials: Record<string, string>;
+    profiles?: string[];
+    tls?: ReleaseTls;
     delivery?: Delivery;
   }) {
     this.helm = init.helm;
@@ -100,9 +161,11 @@ export class Release {
     this.chartDir = init.chartDir;
     this.declaredChartDir = init.declaredChartDir;
     this.valuesFiles = init.valuesFiles;
-    this.declared = environmentValues(init.env, init.declaredChartDir);
+    this.profiles = init.profiles ?? [];
+    this.declared = declaredValues(init.env, init.declaredChartDir, this.profiles);
     this.fit = init.fit;
     this.credentials = init.credentials;
+    this.tls = init.tls;
     this.delivery = init.delivery ?? "helm";
   }
 
@@ -113,9 +176,7 @@ export class Release {
 
   /** Name of the upstream chart's objects (StatefulSet, Services), as upstream computes it. */
   get fullname(): string {
-    const name = this.declared.valkey?.nameOverride || "valkey";
-    if (this.declared.valkey?.fullnameOverride) return this.declared.valkey.fullnameOverride;
-    return this.name.includes(name) ? this.name : `${this.name}-${name}`;
+    return upstreamFullname(this.name, this.declared);
   }
 
   get selector(): Record<string, string> {
@@ -140,10 +201,26 @@ export class Release {
     return `${this.fullname}-${index}`;
   }
 
-  /** Credentials of the application user (`default`), when the environment turns authentication on. */
-  get clientCredentials(): { username?: string; password?: string } {
-    if (!this.declared.valkey?.auth?.enabled) return {};
-    return { username: "default", password: this.credentials.default };
+  /** How the harness's clients log in (as `default` when authentication is on) and speak TLS (when the release serves it). */
+  get clientCredentials(): Credentials {
+    const tls = this.clientTls;
+    if (!this.declared.valkey?.auth?.enabled) return tls ? { tls } : {};
+    return { username: "default", password: this.credentials.default, ...(tls ? { tls } : {}) };
+  }
+
+  /**
+   * How a client speaks TLS to the release, when it serves TLS only: the release's CA, the
+   * primary Service's name (the certificate names every Service and pod), and the client
+   * certificate where the environment requires one.
+   */
+  get clientTls(): ClientTls | undefined {
+    if (!this.tls || !this.declared.valkey?.tls?.enabled) return undefined;
+    const requireCertificate = !!this.declared.valkey.tls.requireClientCertificate;
+    return {
+      ca: this.tls.ca,
+      servername: `${this.fullname}.${this.namespace}.svc.cluster.local`,
+      ...(requireCertificate ? { cert: this.tls.client.cert, key: this.tls.client.key } : {}),
+    };
   }
 
   /**
@@ -169,10 +246,14 @@ export class Release {
       this.forwards.set(key, forward);
     }
     const endpoint = { host: forward.host, port: forward.port };
-    await waitFor(`pod ${target} of ${this.env} to answer PING through a port-forward`, () => rawPing(endpoint), {
-      timeoutMs,
-      intervalMs: 250,
-    });
+    await waitFor(
+      `pod ${target} of ${this.env} to answer PING through a port-forward`,
+      () => rawPing(endpoint, 3_000, this.clientTls),
+      {
+        timeoutMs,
+        intervalMs: 250,
+      },
+    );
     return endpoint;
   }
 
@@ -238,8 +319,8 @@ export class Release {
     if (chartDir !== this.chartDir) {
       const oldEnvFile = environmentValuesFile(this.env, this.chartDir);
       const extra = this.valuesFiles.filter((file) => file !== oldEnvFile && file !== this.fitFile);
-      const declared = environmentValues(this.env, chartDir);
-      const installed = extra.map(readValuesFile).reduce(mergeValues, declared);
+      const declared = declaredValues(this.env, chartDir, this.profiles);
+      const installed = extra.map(readValuesFile).reduce(mergeValues, environmentValues(this.env, chartDir));
       const fit = await writeFit(this.cluster, installed, this.env, this.namespace, this.name);
       Object.assign(state, {
         valuesFiles: [environmentValuesFile(this.env, chartDir), ...extra, fit.file],
@@ -566,16 +647,18 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
   const upstreamVersion = options.upstreamVersion ?? pinnedUpstreamVersion(chartDir);
   const name = options.release ?? "valkey";
   const chart = await stageChart(helm, upstreamVersion, chartDir);
-  const layers = [environmentValuesFile(options.env, chartDir), ...(options.extraValuesFiles ?? [])];
-  const installed = (options.extraValuesFiles ?? [])
+  const profiles = options.profiles ?? [];
+  const layers = [environmentValuesFile(options.env, chartDir), ...profiles, ...(options.extraValuesFiles ?? [])];
+  const installed = [...profiles, ...(options.extraValuesFiles ?? [])]
     .map(readValuesFile)
     .reduce(mergeValues, environmentValues(options.env, chartDir));
+  const declared = declaredValues(options.env, declaredChartDir, profiles);
 
   const fit = await writeFit(cluster, installed, options.env, options.namespace, name);
 
   // The platform's secret manager creates the Secret the environment declares, whatever a
   // sabotaged or upgraded chart does with it.
-  const secret = usersSecret(environmentValues(options.env, declaredChartDir));
+  const secret = usersSecret(declared);
   const credentials = secret?.data ?? {};
   if (secret) {
     await cluster.kube.core.createNamespacedSecret({
@@ -583,6 +666,10 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
       body: { metadata: { name: secret.name }, stringData: secret.data },
     });
   }
+  // The certificate manager's part: the TLS Secret the environment names, for the release's addresses.
+  const tls = declared.valkey?.tls?.enabled
+    ? await createTlsSecret(cluster, options.namespace, declared, upstreamFullname(name, declared))
+    : undefined;
 
   const release = new Release({
     helm,
@@ -596,6 +683,8 @@ export async function installRelease(helm: Helm, cluster: Cluster, options: Inst
     valuesFiles: [...layers, fit.file],
     fit: fit.record,
     credentials,
+    profiles,
+    tls,
     delivery: options.delivery,
   });
   for (const line of release.adaptations) log(`[install ${options.env}] fit: ${line}`);

@@ -94,6 +94,8 @@ export interface Features {
   appendOnly: boolean;
   /** The environment adds server configuration (valkey.valkeyConfig). */
   serverConfig: boolean;
+  /** Valkey serves TLS only (valkey.tls.enabled). */
+  tls: boolean;
 }
 
 /** valkey.valkeyConfig as directive -> value ("save 60 1000" -> save: "60 1000"); later lines win, as in Valkey. */
@@ -120,6 +122,7 @@ export function featuresOf(values: Values): Features {
     storageClass: !!values.storageClass?.create,
     appendOnly: serverConfigOf(values).appendonly === "yes",
     serverConfig: Object.keys(serverConfigOf(values)).length > 0,
+    tls: !!values.valkey?.tls?.enabled,
   };
 }
 

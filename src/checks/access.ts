@@ -225,7 +225,9 @@ const EXPORTER_OBSERVATION_MS = 30_000;
 /** The default user's credentials: its rules (`+@all`) allow CLIENT LIST and ACL. */
 function adminCredentials(context: CheckContext): Credentials {
   const password = context.release.credentials.default;
-  return password ? { username: "default", password } : context.release.clientCredentials;
+  return password
+    ? { ...context.release.clientCredentials, username: "default", password }
+    : context.release.clientCredentials;
 }
 
 /** Failed logins in the server's ACL LOG since `sinceMs` (server time), e.g. `metrics (12 times)`, for messages. */
@@ -325,17 +327,22 @@ export const authentication: Check = {
     // Every pod refuses strangers and serves the configured user.
     for (let i = 0; i < expected.pods; i++) {
       const endpoint = await release.endpoint(i);
-      const anonymous = await rawPing(endpoint);
+      const anonymous = await rawPing(endpoint, 3_000, release.clientTls);
       verdict.that(
         /^-NOAUTH/.test(anonymous),
         `pod ${i}: a client without credentials got ${JSON.stringify(anonymous)} instead of -NOAUTH`,
       );
-      const wrong = await rawCommand(endpoint, ["AUTH", "default", "wrong-password"]);
+      const wrong = await rawCommand(endpoint, ["AUTH", "default", "wrong-password"], 3_000, release.clientTls);
       verdict.that(
         /^-WRONGPASS/.test(wrong),
         `pod ${i}: a wrong password got ${JSON.stringify(wrong)} instead of -WRONGPASS`,
       );
-      const right = await rawCommand(endpoint, ["AUTH", "default", release.credentials.default ?? ""]);
+      const right = await rawCommand(
+        endpoint,
+        ["AUTH", "default", release.credentials.default ?? ""],
+        3_000,
+        release.clientTls,
+      );
       verdict.equal(right, "+OK", `pod ${i}: AUTH of the configured user`);
       verdict.equal(
         await withClient(endpoint, release.clientCredentials, (c) => c.ping()),
@@ -535,7 +542,12 @@ export const networkPolicy: Check = {
   id: "access.network-policy",
   promise:
     "admits to Valkey's port every namespace and every pod label set the environment lists and refuses the release's other pods and namespaces it does not list: from every node, all clients probe the same pod at the same moment, so each refusal is paired with admissions",
-  notApplicable: (features) => (features.networkPolicy ? undefined : "the environment has no NetworkPolicy"),
+  notApplicable: (features) =>
+    !features.networkPolicy
+      ? "the environment has no NetworkPolicy"
+      : features.tls
+        ? "its probe speaks plaintext PING (nc), which a TLS-only server cannot answer: not built for TLS"
+        : undefined,
   async run(context) {
     const verdict: Verdict = new Verdict(this.id);
     const { release, cluster, expected, namespaces } = context;

@@ -128,13 +128,13 @@ export const contractAuthentication: Check = {
     const users = termsOf(context).authentication?.users ?? [];
     await onEveryPod(context, async (i) => {
       const endpoint = await release.endpoint(i);
-      const anonymous = await rawPing(endpoint);
+      const anonymous = await rawPing(endpoint, 3_000, release.clientTls);
       verdict.that(
         /^-NOAUTH/.test(anonymous),
         `pod ${i} answered ${JSON.stringify(anonymous)} to a client without credentials`,
       );
       const credentials = release.credentials.default
-        ? { username: "default", password: release.credentials.default }
+        ? { ...release.clientCredentials, username: "default", password: release.credentials.default }
         : release.clientCredentials;
       await withClient(endpoint, credentials, async (c) => {
         const existing = (await c.call("ACL", "USERS")) as string[];

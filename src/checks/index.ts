@@ -16,6 +16,7 @@ import {
 } from "./replication.ts";
 import { apiPermissions, nonRootProcesses, serviceAccountToken } from "./security.ts";
 import { storageClass, volumeClaims } from "./storage.ts";
+import { tlsInTransit } from "./tls.ts";
 
 export {
   type Check,
@@ -53,6 +54,7 @@ export const CHECKS: readonly Check[] = [
   podSpread,
   disruptionBudget,
   authentication,
+  tlsInTransit,
   networkPolicy,
   serviceAccountToken,
   nonRootProcesses,

@@ -51,7 +51,7 @@ export const replicationTopology: Check = {
 export const replicationAddress: Check = {
   id: "replication.address",
   promise:
-    "publishes pod 0 to its replicas before it is Ready: the replication Service they follow has a cluster IP, publishNotReadyAddresses, and pod 0 alone behind it on the server port, so after a primary restart they resync while its startup probe is pending",
+    "publishes pod 0 to its replicas before it is Ready: the replication Service they follow has a cluster IP, publishNotReadyAddresses, and pod 0 alone behind it on the server port, so after a primary restart they can reach it and resync while its startup probe is pending",
   async run({ release, cluster, expected }) {
     const name = `${release.fullname}-replication`;
     if (!expected.primaryHost.startsWith(`${name}.`))
@@ -78,7 +78,7 @@ export const replicationAddress: Check = {
     });
     const behind = slices.items.flatMap((slice) => (slice.endpoints ?? []).map((e) => e.targetRef?.name ?? "?"));
     verdict.equal([...new Set(behind)].sort().join(","), release.podName(0), `pods behind Service ${name}`);
-    const ports = slices.items.flatMap((slice) => (slice.ports ?? []).map((p) => p.port));
+    const ports = [...new Set(slices.items.flatMap((slice) => (slice.ports ?? []).map((p) => p.port)))];
     const serverPort = Number(release.declared.valkey?.service?.port ?? 6379);
     verdict.equal(ports.join(","), String(serverPort), `target port of Service ${name}`);
   },

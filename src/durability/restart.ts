@@ -25,8 +25,9 @@ export interface PrimaryRestart {
   errors: Record<string, number>;
   /**
    * Where the time went, in seconds since the deletion: the writer's last acknowledged write
-   * before and first after the outage, pod 0 Ready, and the pods' own log lines about
-   * shutdown, loading and replication (kubelet's timestamps).
+   * before and first after the outage, pod 0 Ready, and the log lines of the replicas and of
+   * the new pod 0 about loading and replication (the deleted pod's log is gone), stamped by
+   * the kubelet on this machine's clock.
    */
   timeline: string[];
 }

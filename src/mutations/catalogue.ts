@@ -2,10 +2,19 @@ import { cpSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { stringify } from "yaml";
-import { environmentValues, featuresOf, isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
+import { declaredValues } from "../chart/release.ts";
+import { featuresOf, isMap, mergeValues, readValuesFile, type Values } from "../chart/values.ts";
 import { CHECKS } from "../checks/index.ts";
 import { platformContract, type Terms } from "../contract.ts";
-import { environments, environmentValuesFile, MUTATIONS, WRAPPER_CHART } from "../environments.ts";
+import {
+  environments,
+  environmentValuesFile,
+  MUTATIONS,
+  PROFILE_ENVIRONMENTS,
+  profileFile,
+  profiles,
+  WRAPPER_CHART,
+} from "../environments.ts";
 import { scratchDir } from "../files.ts";
 import { runOrThrow } from "../process.ts";
 
@@ -41,6 +50,8 @@ export interface Mutation {
   patch?: string;
   /** Installed into a namespace that enforces no Pod Security level (only the checks stand in the way). */
   unenforcedNamespace?: boolean;
+  /** Profiles (fixtures/profiles/) the sabotaged release declares on top of its environment, e.g. tls. */
+  profiles: string[];
 }
 
 const FIELDS = [
@@ -53,6 +64,7 @@ const FIELDS = [
   "environmentFile",
   "patch",
   "unenforcedNamespace",
+  "profiles",
 ];
 
 /** Reads and validates one mutation file; every problem names the file and the field. */
@@ -84,6 +96,15 @@ export function readMutation(file: string): Mutation {
     problem("patch", `names ${raw.patch}, which is not in ${MUTATIONS}`);
   if (raw.unenforcedNamespace !== undefined && raw.unenforcedNamespace !== true)
     problem("unenforcedNamespace", "may only be true (leave it out to install where the contract's level is enforced)");
+  const knownProfiles = profiles();
+  if (
+    raw.profiles !== undefined &&
+    (!Array.isArray(raw.profiles) || raw.profiles.some((p: unknown) => !knownProfiles.includes(String(p))))
+  )
+    problem("profiles", `must list profiles of fixtures/profiles/ (${knownProfiles.join(", ")})`);
+  for (const profile of raw.profiles ?? [])
+    if (PROFILE_ENVIRONMENTS[profile] && !PROFILE_ENVIRONMENTS[profile].includes(raw.env))
+      problem("profiles", `${profile} fits ${PROFILE_ENVIRONMENTS[profile].join(", ")} only, not ${raw.env}`);
   if (raw.values === undefined && raw.patch === undefined && raw.environmentFile === undefined)
     problem("values", "environmentFile or patch must break something");
   return {
@@ -97,6 +118,7 @@ export function readMutation(file: string): Mutation {
     environmentFile: raw.environmentFile,
     patch: raw.patch,
     unenforcedNamespace: raw.unenforcedNamespace === true,
+    profiles: raw.profiles ?? [],
   };
 }
 
@@ -132,13 +154,15 @@ function changesApplicableChecks(mutation: Mutation): boolean {
     const features = featuresOf(values);
     return CHECKS.filter((c) => !c.disruptive && !c.notApplicable?.(features, terms)).map((c) => c.id);
   };
-  const declared = environmentValues(mutation.env);
+  const declared = declaredValues(mutation.env, WRAPPER_CHART, mutation.profiles.map(profileFile));
   return !isDeepStrictEqual(applicable(declared), applicable(mergeValues(declared, mutation.environmentFile)));
 }
 
 /** One install that carries one or more mutations which cannot disturb one another. */
 export interface Batch {
   env: string;
+  /** The profiles every mutation of the batch declares. */
+  profiles: string[];
   mutations: Mutation[];
 }
 
@@ -160,6 +184,7 @@ export function planBatches(mutations: Mutation[]): Batch[] {
   for (const mutation of mutations) {
     const fits = (batch: Batch) =>
       batch.env === mutation.env &&
+      isDeepStrictEqual(batch.profiles, mutation.profiles) &&
       !alone(mutation) &&
       batch.mutations.every((other) => {
         if (alone(other)) return false;
@@ -173,7 +198,7 @@ export function planBatches(mutations: Mutation[]): Batch[] {
       });
     const batch = batches.find(fits);
     if (batch) batch.mutations.push(mutation);
-    else batches.push({ env: mutation.env, mutations: [mutation] });
+    else batches.push({ env: mutation.env, profiles: mutation.profiles, mutations: [mutation] });
   }
   return batches;
 }

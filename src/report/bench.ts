@@ -202,11 +202,7 @@ const SETTING_LABELS: Record<string, string> = {
   threads: "generator threads",
 };
 
-const words = (key: string) =>
-  key
-    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/^./, (c) => c.toUpperCase())
-    .toLowerCase();
+const words = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
 
 /** A workload's settings as rows of a table: nested settings under dotted names, lists joined. */
 export function settingsRows(settings: Record<string, unknown>, prefix = ""): [string, string][] {

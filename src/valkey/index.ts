@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
 import { Redis } from "ioredis";
 
 export interface Endpoint {
@@ -7,9 +8,23 @@ export interface Endpoint {
   port: number;
 }
 
+/**
+ * TLS as a client speaks it: the CA it verifies the server against, the name it expects in
+ * the server's certificate (the host is 127.0.0.1 through a port-forward), and a client
+ * certificate where the server requires one.
+ */
+export interface ClientTls {
+  ca: string;
+  servername: string;
+  cert?: string;
+  key?: string;
+}
+
 export interface Credentials {
   username?: string;
   password?: string;
+  /** Set when the release serves TLS only. */
+  tls?: ClientTls;
 }
 
 /**
@@ -17,11 +32,12 @@ export interface Credentials {
  * command timeouts, so a dead endpoint fails a check instead of hanging it.
  */
 export function connect(endpoint: Endpoint, credentials: Credentials = {}, name = "valkey-harness"): Redis {
-  return new Redis({
+  const client = new Redis({
     host: endpoint.host,
     port: endpoint.port,
     username: credentials.username,
     password: credentials.password,
+    ...(credentials.tls ? { tls: { ...credentials.tls } } : {}),
     connectionName: name,
     lazyConnect: true,
     connectTimeout: 5_000,
@@ -30,6 +46,10 @@ export function connect(endpoint: Endpoint, credentials: Credentials = {}, name 
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
+  // A failed connection or handshake also rejects connect() and every command, where the
+  // caller sees it; without a listener ioredis prints each as an "Unhandled error event".
+  client.on("error", () => {});
+  return client;
 }
 
 /**
@@ -37,15 +57,20 @@ export function connect(endpoint: Endpoint, credentials: Credentials = {}, name 
  * authentication is on); rejects when nothing answers within `timeoutMs`. Proves the
  * whole path works, not just that a proxy in front accepted the connection.
  */
-export function rawPing(endpoint: Endpoint, timeoutMs = 3_000): Promise<string> {
-  return rawCommand(endpoint, ["PING"], timeoutMs);
+export function rawPing(endpoint: Endpoint, timeoutMs = 3_000, tls?: ClientTls): Promise<string> {
+  return rawCommand(endpoint, ["PING"], timeoutMs, tls);
 }
 
-/** Sends one command on a fresh connection and resolves with the first reply line, e.g. -WRONGPASS ... */
-export function rawCommand(endpoint: Endpoint, args: string[], timeoutMs = 3_000): Promise<string> {
+/**
+ * Sends one command on a fresh connection (TLS when `tls` is given) and resolves with the
+ * first reply line, e.g. -WRONGPASS ...; rejects on a failed connection or handshake.
+ */
+export function rawCommand(endpoint: Endpoint, args: string[], timeoutMs = 3_000, tls?: ClientTls): Promise<string> {
   const request = `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")}`;
   return new Promise((resolve, reject) => {
-    const socket = new Socket();
+    const socket = tls
+      ? connectTls({ host: endpoint.host, port: endpoint.port, ...tls }, () => socket.write(request))
+      : new Socket();
     const fail = (error: Error) => {
       socket.destroy();
       reject(error);
@@ -60,7 +85,7 @@ export function rawCommand(endpoint: Endpoint, args: string[], timeoutMs = 3_000
       socket.destroy();
       resolve(data.toString("utf8").split("\r\n")[0] ?? "");
     });
-    socket.connect(endpoint.port, endpoint.host, () => socket.write(request));
+    if (!tls) socket.connect(endpoint.port, endpoint.host, () => socket.write(request));
   });
 }
 

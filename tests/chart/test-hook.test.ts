@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
 import { type Manifest, renderChart, stageChart } from "../../src/chart/wrapper.ts";
-import { environmentValuesFile } from "../../src/environments.ts";
+import { environmentValuesFile, profileFile } from "../../src/environments.ts";
 import { valuesFile } from "../support/values-file.ts";
 
 let helm: Helm;
@@ -34,5 +34,17 @@ describe("the chart's helm test hook", () => {
   test("is left out where the policy admits namespaces only (no label a test pod could carry)", async () => {
     const namespacesOnly = valuesFile("namespaces-only", "networkPolicy:\n  allowedPodLabels: []\n");
     expect(await hookOf("prod-01", [namespacesOnly])).toBeUndefined();
+  });
+
+  test("speaks TLS with the release's CA where the profile turns TLS on, and plaintext elsewhere", async () => {
+    const hook = await hookOf("dev-01", [profileFile("tls")]);
+    const script = hook?.spec.containers[0].args[0] as string;
+    expect(script).toContain("--tls --cacert /tls/ca.crt");
+    expect(script).not.toContain("--cert ");
+    expect(hook?.spec.containers[0].volumeMounts).toEqual([{ name: "tls", mountPath: "/tls", readOnly: true }]);
+    expect(hook?.spec.volumes).toEqual([{ name: "tls", secret: { secretName: "valkey-tls-certificates" } }]);
+    const plain = await hookOf("dev-01");
+    expect(plain?.spec.containers[0].args[0]).not.toContain("--tls");
+    expect(plain?.spec.volumes).toBeUndefined();
   });
 });

@@ -90,11 +90,6 @@ const badValues: { case: string; yaml: string; names: RegExp }[] = [
     yaml: "valkey:\n  extraValkeyConfigs:\n    - name: mine\n      mountPath: /mine\n",
     names: /valkey\.extraValkeyConfigs has no entry named valkey-wrapper-server.*Add `- name: valkey-wrapper-server`/,
   },
-  {
-    case: "a headless primary Service",
-    yaml: "valkey:\n  service:\n    clusterIP: None\n",
-    names: /valkey\.service\.clusterIP is None/,
-  },
 ];
 
 describe.each(["4", "3"] as const)("Helm %s refuses bad values with the field's name", (major) => {

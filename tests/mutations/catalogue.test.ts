@@ -2,6 +2,7 @@ import { afterAll, describe } from "vitest";
 import type { Release } from "../../src/chart/release.ts";
 import { featuresOf } from "../../src/chart/values.ts";
 import { CHECKS, CheckNotApplicable, expectedOf, termsOf, unmetRequirement } from "../../src/checks/index.ts";
+import { profileFile } from "../../src/environments.ts";
 import {
   affected,
   type Batch,
@@ -53,6 +54,7 @@ async function runBatch(
     // The mutated copy declares what the checks expect: a changed environment file is what
     // the pull request says, and only the platform's contract may refuse it.
     declaredChartDir: chartDir,
+    profiles: batch.profiles.map(profileFile),
     extraValuesFiles: [valuesFile],
     unenforcedNamespace: batch.mutations.some((m) => m.unenforcedNamespace),
   };

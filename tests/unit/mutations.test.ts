@@ -45,7 +45,11 @@ describe("the mutation catalogue", () => {
 
   test("every patch applies to the committed chart", async () => {
     for (const mutation of catalogue.filter((m) => m.patch)) {
-      const { chartDir } = await prepareBatch({ env: mutation.env, mutations: [mutation] });
+      const { chartDir } = await prepareBatch({
+        env: mutation.env,
+        profiles: mutation.profiles,
+        mutations: [mutation],
+      });
       const diff = await run("diff", [
         "-r",
         join(import.meta.dirname, "../../charts/valkey/templates"),

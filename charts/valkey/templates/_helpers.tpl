@@ -71,8 +71,8 @@ the field and the fix.
 {{- fail "valkey.extraValkeyConfigs has no entry named valkey-wrapper-server: a list set there replaces the wrapper's, whose ConfigMap holds the server lines (maxmemory, maxmemory-policy) the wrapper's init container appends to valkey.conf. Add `- name: valkey-wrapper-server` with `mountPath: /wrapper/server` to the list." }}
 {{- end }}
 {{- $_ := include "wrapper.serverLines" . }}
-{{- if eq (toString .Values.valkey.service.clusterIP) "None" }}
-{{- fail "valkey.service.clusterIP is None: replicas follow the primary through that Service's stable address (the wrapper's init container), which a headless Service does not have. Leave clusterIP unset." }}
+{{- if gt (len (include "wrapper.upstreamFullname" .)) 51 }}
+{{- fail (printf "the release's full name %q is %d characters: the replication Service %s-replication would exceed Kubernetes' 63. Use a shorter release name or valkey.fullnameOverride." (include "wrapper.upstreamFullname" .) (len (include "wrapper.upstreamFullname" .)) (include "wrapper.upstreamFullname" .)) }}
 {{- end }}
 {{- end }}
 
