@@ -29,6 +29,19 @@ describe("test tiers", () => {
     expect([...configured].sort()).toEqual([...TIERS.full, ...OPT_IN_PROJECTS].sort());
   });
 
+  test("ci.yml runs every project of the full tier in some job (the full-tier job adds the interrupts)", () => {
+    const workflow = readFileSync(new URL("../../.github/workflows/ci.yml", import.meta.url), "utf8");
+    const run = [
+      ...new Set(
+        workflow
+          .split("\n")
+          .filter((line) => /run: npx vitest run /.test(line))
+          .flatMap((line) => projectsOf(line)),
+      ),
+    ];
+    expect(run.sort()).toEqual([...TIERS.full, "interrupts"].sort());
+  });
+
   test("a project missing from a script is seen (the check can fail)", () => {
     expect(projectsOf("vitest run --project unit --project chart")).not.toEqual([...TIERS.default]);
   });
