@@ -402,6 +402,20 @@ const SPECS = {
     parse: wholeNumber(100, 1_000_000),
     fallback: () => 10_000,
   }),
+  VALKEY_BENCH_WORKLOADS: spec({
+    accepts: "comma-separated workload ids (cache-p16, cache-tls, ...), or all",
+    default: "all",
+    description: "Workloads the benchmark runs (the report holds only those)",
+    parse: (raw) => {
+      if (raw === "all") return undefined as string[] | undefined;
+      const ids = list(raw);
+      const bad = ids.find((id) => !/^[a-z0-9-]+$/.test(id));
+      if (bad !== undefined)
+        throw new Invalid(`${JSON.stringify(bad)} is not a workload id (lower-case words and dashes)`);
+      return ids;
+    },
+    fallback: () => undefined as string[] | undefined,
+  }),
   VALKEY_CHROMIUM: spec({
     accepts: "a Chromium binary",
     default: "the first chromium on PATH",

@@ -4,6 +4,7 @@ import type { Redis } from "ioredis";
 import { type Credentials, connect, type Endpoint } from "../valkey/index.ts";
 import { benchKey } from "./accounting.ts";
 import { countError, latencyHistogram, type Percentiles, percentiles, recordMillis } from "./histogram.ts";
+import { runLeanShare } from "./lean.ts";
 
 /**
  * A load on Valkey. Closed loop: every connection keeps one pipeline in flight, as fast as
@@ -112,6 +113,9 @@ export interface ShareResult {
   errors: Record<string, number>;
   timeline?: LoadSecond[];
 }
+
+/** Which generator drives a load. */
+export type LoadEngine = "ioredis" | "lean";
 
 /** One thread's part of a load. */
 export interface LoadShare {
@@ -290,6 +294,8 @@ export async function runLoad(
   progress: (completed: number) => void = () => {},
   /** Ends the load early (one thread only): a load through an action of unknown length. */
   signal?: AbortSignal,
+  /** ioredis (what applications use), or the lean generator (raw sockets, pre-encoded GETs: the client's limit). */
+  engine: LoadEngine = "ioredis",
 ): Promise<LoadResult> {
   validateLoadSettings(settings);
   if (signal && threads !== 1) throw new Error(`a load with a stop signal needs one thread, got ${threads}`);
@@ -310,10 +316,13 @@ export async function runLoad(
         maxOperations: split(settings.maxOperations, i),
         rate: (settings.rate ?? 0) / threads,
       };
-      if (threads === 1) return runShare(endpoint, credentials, settings, share, report(i), signal);
+      if (threads === 1)
+        return engine === "lean"
+          ? runLeanShare(endpoint, credentials, settings, share, report(i))
+          : runShare(endpoint, credentials, settings, share, report(i), signal);
       return new Promise<ShareResult>((resolve, reject) => {
         const worker = new Worker(new URL("./load-worker.ts", import.meta.url), {
-          workerData: { endpoint, credentials, settings, share },
+          workerData: { endpoint, credentials, settings, share, engine },
         });
         worker.on("message", (message: { completed?: number; result?: ShareResult }) => {
           if (message.result) resolve(message.result);

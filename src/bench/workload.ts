@@ -16,6 +16,8 @@ export interface BenchContext {
   log: (line: string) => void;
   /** A release of the environment with a persistence profile layered on, reached from the host (installed on first use). */
   profile?: (name: string) => Promise<{ release: Release; address: Endpoint; credentials: Credentials }>;
+  /** A release of the environment serving TLS (fixtures/profiles/tls.yaml), reached from the host (installed on first use). */
+  tls?: () => Promise<{ release: Release; address: Endpoint; credentials: Credentials }>;
 }
 
 /** One way of producing a workload's load (a generator, a reference tool, a path). */

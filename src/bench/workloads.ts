@@ -1,3 +1,4 @@
+import { PROFILE_ENVIRONMENTS } from "../environments.ts";
 import { perMillion, preloadKeySpace, processCpuSeconds } from "./accounting.ts";
 import {
   closedCache,
@@ -10,23 +11,31 @@ import {
   verifiedRun,
 } from "./common.ts";
 import { disruptionWorkloads } from "./disruption.ts";
-import { type LoadSettings, runLoad } from "./load.ts";
+import { type LoadEngine, type LoadSettings, runLoad } from "./load.ts";
 import { persistenceWorkload } from "./persistence.ts";
 import { progressLine } from "./progress.ts";
 import { type FanOutSettings, runFanOut } from "./realtime.ts";
 import { benchmarkFromHost, benchmarkInCluster } from "./reference.ts";
 import { runSessionLoad, type SessionLoadSettings, SessionService } from "./session.ts";
+import { tlsWorkload } from "./tls.ts";
 import type { BenchContext, BenchPath, Workload } from "./workload.ts";
 
 export interface WorkloadOptions {
   /** Commands per second of the open-loop cache workload (VALKEY_BENCH_RATE). */
   openLoopRate: number;
+  /** The environment benchmarked: the TLS workload runs where the TLS profile fits. */
+  env?: string;
+  /** Only these workloads, by id (VALKEY_BENCH_WORKLOADS); unknown ids are an error. */
+  only?: readonly string[];
 }
 
-function generatorPath(settings: LoadSettings, threads: number): BenchPath {
+function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngine = "ioredis"): BenchPath {
   return {
-    id: "generator-host",
-    description: "ioredis generator, host -> NodePort",
+    id: engine === "lean" ? "lean-host" : "generator-host",
+    description:
+      engine === "lean"
+        ? "lean generator (raw sockets, commands encoded once, replies counted), host -> NodePort"
+        : "ioredis generator, host -> NodePort",
     unit: "ops/s",
     run: (context, label) =>
       verifiedRun(
@@ -41,6 +50,8 @@ function generatorPath(settings: LoadSettings, threads: number): BenchPath {
             settings,
             threads,
             progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
+            undefined,
+            engine,
           );
           return {
             sample: fromLoad(load),
@@ -95,8 +106,19 @@ function cacheClosedLoop(pipeline: number, operations: number): Workload {
     latency: pipeline > 1 ? `round trip of a ${pipeline}-command pipeline` : "round trip of one command",
     settings: { ...settings, threads: THREADS },
     prepare: (context) => preloadKeySpace(context.address, context.credentials, settings.keySpace, settings.valueBytes),
-    paths: [generatorPath(settings, THREADS), reference("host"), reference("in-cluster")],
+    paths: [
+      generatorPath(settings, THREADS),
+      generatorPath(settings, THREADS, "lean"),
+      reference("host"),
+      reference("in-cluster"),
+    ],
     ratios: [
+      {
+        name: `lean-vs-valkey-benchmark-p${pipeline}`,
+        numerator: `${id}/lean-host`,
+        denominator: `${id}/valkey-benchmark-host`,
+        description: `Lean generator / valkey-benchmark throughput on the same path and the same verified work, pipeline ${pipeline}`,
+      },
       {
         name: `generator-vs-valkey-benchmark-p${pipeline}`,
         numerator: `${id}/generator-host`,
@@ -225,7 +247,8 @@ function realtime(): Workload {
 
 /** Every workload of the release benchmark, in the order they run. */
 export function benchWorkloads(options: WorkloadOptions): Workload[] {
-  return [
+  const tlsFits = (PROFILE_ENVIRONMENTS.tls ?? []).includes(options.env ?? "dev-01");
+  const all = [
     cacheClosedLoop(16, 200_000),
     cacheClosedLoop(1, 60_000),
     cacheOpenLoop(options.openLoopRate),
@@ -233,5 +256,13 @@ export function benchWorkloads(options: WorkloadOptions): Workload[] {
     realtime(),
     ...disruptionWorkloads(options.openLoopRate),
     persistenceWorkload(),
+    ...(tlsFits ? [tlsWorkload()] : []),
   ];
+  if (!options.only) return all;
+  const unknown = options.only.filter((id) => !all.some((w) => w.id === id));
+  if (unknown.length > 0)
+    throw new Error(
+      `VALKEY_BENCH_WORKLOADS names ${unknown.join(", ")}, not a workload of ${options.env ?? "dev-01"} (workloads: ${all.map((w) => w.id).join(", ")})`,
+    );
+  return all.filter((w) => options.only?.includes(w.id));
 }

@@ -8,6 +8,7 @@ import { benchWorkloads } from "../../src/bench/workloads.ts";
 import { wrapperVersion } from "../../src/chart/wrapper.ts";
 import type { HostAccess } from "../../src/cluster/index.ts";
 import { readProfile } from "../../src/durability/profiles.ts";
+import { profileFile } from "../../src/environments.ts";
 import { waitFor } from "../../src/kube/index.ts";
 import {
   assembleBenchReport,
@@ -23,7 +24,11 @@ import { rawPing } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 const env = setting("VALKEY_BENCH_ENV");
-const workloads = benchWorkloads({ openLoopRate: setting("VALKEY_BENCH_RATE") });
+const workloads = benchWorkloads({
+  openLoopRate: setting("VALKEY_BENCH_RATE"),
+  env,
+  only: setting("VALKEY_BENCH_WORKLOADS"),
+});
 
 describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of ${env}`, () => {
   test.override({ env });
@@ -94,6 +99,26 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
         }
         return target;
       },
+    };
+    let tlsTarget: ReturnType<NonNullable<BenchContext["tls"]>> | undefined;
+    context.tls = () => {
+      tlsTarget ??= (async () => {
+        const other = await releases.get({ env, instance: "bench-tls", profiles: [profileFile("tls")] });
+        const selector =
+          (await cluster.kube.core.readNamespacedService({ name: other.fullname, namespace: other.namespace })).spec
+            ?.selector ?? {};
+        const endpoint = await hostAccess.exposeToHost(other.namespace, "bench-tls", selector, 6379);
+        await waitFor(
+          "the NodePort of the TLS release to answer a TLS PING",
+          () => rawPing(endpoint, 3_000, other.clientTls),
+          {
+            timeoutMs: 60_000,
+            intervalMs: 250,
+          },
+        );
+        return { release: other, address: endpoint, credentials: other.clientCredentials };
+      })();
+      return tlsTarget;
     };
     const paths: PathResult[] = [];
     for (const workload of workloads) paths.push(...(await runWorkload(context, workload)));

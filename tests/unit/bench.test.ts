@@ -6,6 +6,7 @@ import { benchKey } from "../../src/bench/accounting.ts";
 import { type LoadSettings, validateLoadSettings } from "../../src/bench/load.ts";
 import { validateFanOutSettings } from "../../src/bench/realtime.ts";
 import { parseBenchmarkOutput, referenceArgs } from "../../src/bench/reference.ts";
+import { benchWorkloads } from "../../src/bench/workloads.ts";
 import { scratchDir } from "../../src/files.ts";
 import { run } from "../../src/process.ts";
 import {
@@ -167,6 +168,28 @@ describe("benchmark report comparison", () => {
     expect(path).toMatchObject({ path: "w/p", opsPerSecondMedian: 2, p50MillisMedian: 2, p99MillisMedian: 8 });
     expect(path.p90MillisMedian).toBeUndefined();
     expect(path.errors).toEqual({ TIMEOUT: 3, NOREPLICAS: 1 });
+  });
+});
+
+describe("the benchmark's workloads", () => {
+  test("measure what TLS costs where the TLS profile fits (dev-01), plain and TLS paths side by side", () => {
+    const tls = benchWorkloads({ openLoopRate: 10_000, env: "dev-01" }).find((w) => w.id === "cache-tls");
+    expect(tls?.paths.map((p) => p.id)).toEqual(["plain-p1", "tls-p1", "plain-p16", "tls-p16"]);
+    expect(tls?.ratios?.map((r) => [r.numerator, r.denominator])).toEqual([
+      ["cache-tls/tls-p1", "cache-tls/plain-p1"],
+      ["cache-tls/tls-p16", "cache-tls/plain-p16"],
+    ]);
+    expect(benchWorkloads({ openLoopRate: 10_000, env: "prod-01" }).map((w) => w.id)).not.toContain("cache-tls");
+  });
+
+  test("VALKEY_BENCH_WORKLOADS picks workloads by id, and an unknown id is an error naming the known ones", () => {
+    expect(benchWorkloads({ openLoopRate: 10_000, only: ["cache-tls", "cache-p1"] }).map((w) => w.id)).toEqual([
+      "cache-p1",
+      "cache-tls",
+    ]);
+    expect(() => benchWorkloads({ openLoopRate: 10_000, only: ["cache-p2"] })).toThrow(
+      /VALKEY_BENCH_WORKLOADS names cache-p2.*workloads: cache-p16, cache-p1/,
+    );
   });
 });
 
