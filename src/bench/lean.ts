@@ -14,8 +14,16 @@ import type { LoadSettings, LoadShare, ShareResult } from "./load.ts";
  * limit; the ioredis path stays for what applications see.
  */
 
-/** Pipelines encoded ahead, per connection: random keys without a random number per command. */
+/** Pipelines encoded ahead per connection (at least): random keys without a random number per command. */
 const RING = 512;
+
+/** Bytes of one GET of a benchKey in RESP: `*2\r\n$3\r\nGET\r\n$16\r\nkey:` + 12 digits + `\r\n`. */
+const GET_BYTES = 36;
+
+/** Pipelines to encode so that every key is drawn about four times: the key space covered as by a draw per command. */
+export function ringSize(keySpace: number, pipeline: number): number {
+  return Math.max(RING, Math.ceil((4 * keySpace) / pipeline));
+}
 
 /** One command in RESP, as bytes. */
 export function encodeCommand(args: string[]): Buffer {
@@ -60,6 +68,8 @@ export class ReplyCounter {
       const type = data[at];
       if (type === 36) {
         const length = Number(data.toString("latin1", at + 1, end));
+        if (!Number.isInteger(length))
+          throw new Error(`a bulk string with length ${data.toString("latin1", at + 1, end)}`);
         at = end + 2;
         if (length < 0) {
           this.misses++;
@@ -90,24 +100,50 @@ export class ReplyCounter {
   }
 }
 
-function open(endpoint: Endpoint, credentials: Credentials): Promise<Socket> {
+function open(endpoint: Endpoint, credentials: Credentials, timeoutMs = 5_000): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket: Socket = credentials.tls
-      ? connectTls({ host: endpoint.host, port: endpoint.port, ...credentials.tls }, () => resolve(socket))
-      : new Socket().connect(endpoint.port, endpoint.host, () => resolve(socket));
+      ? connectTls({ host: endpoint.host, port: endpoint.port, ...credentials.tls }, () => connected())
+      : new Socket().connect(endpoint.port, endpoint.host, () => connected());
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`no connection to ${endpoint.host}:${endpoint.port} in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const failed = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    const connected = () => {
+      clearTimeout(timer);
+      socket.off("error", failed);
+      resolve(socket);
+    };
     socket.setNoDelay(true);
-    socket.once("error", reject);
+    socket.once("error", failed);
   });
 }
 
-/** Sends AUTH when the credentials have a password and waits for +OK. */
-async function authenticate(socket: Socket, credentials: Credentials): Promise<void> {
+/** Sends AUTH when the credentials have a password and waits for its whole reply line (+OK). */
+async function authenticate(socket: Socket, credentials: Credentials, timeoutMs = 5_000): Promise<void> {
   if (!credentials.password) return;
   const args = credentials.username
     ? ["AUTH", credentials.username, credentials.password]
     : ["AUTH", credentials.password];
-  const reply = await new Promise<string>((resolve) => {
-    socket.once("data", (data: Buffer) => resolve(data.toString("latin1").split("\r\n")[0] ?? ""));
+  const reply = await new Promise<string>((resolve, reject) => {
+    let received = "";
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      socket.off("data", onData).off("error", done).off("close", onClose);
+      if (error) reject(error);
+      else resolve(received.split("\r\n")[0] ?? "");
+    };
+    const onData = (data: Buffer) => {
+      received += data.toString("latin1");
+      if (received.includes("\r\n")) done();
+    };
+    const onClose = () => done(new Error("the server closed the connection during AUTH"));
+    const timer = setTimeout(() => done(new Error(`no answer to AUTH in ${timeoutMs} ms`)), timeoutMs);
+    socket.on("data", onData).once("error", done).once("close", onClose);
     socket.write(encodeCommand(args));
   });
   if (reply !== "+OK") throw new Error(`AUTH answered ${reply}`);
@@ -126,32 +162,43 @@ export async function runLeanShare(
   const histogram = latencyHistogram();
   const errors: Record<string, number> = {};
   const sockets: Socket[] = [];
-  for (let i = 0; i < share.connections; i++) {
-    const socket = await open(endpoint, credentials);
-    await authenticate(socket, credentials);
-    sockets.push(socket);
-  }
+  // Encoded before the clock starts, as the ioredis path makes its key strings first.
+  const rings = Array.from({ length: share.connections }, () =>
+    encodedPipelines(settings.keySpace, settings.pipeline, ringSize(settings.keySpace, settings.pipeline)),
+  );
   let issued = 0;
   let completed = 0;
-  const started = performance.now();
-  const deadline = started + settings.maxSeconds * 1000;
+  let started = performance.now();
   const ticker = setInterval(() => progress(completed), 1000);
+  const closers: (() => void)[] = [];
   try {
+    for (let i = 0; i < share.connections; i++) {
+      const socket = await open(endpoint, credentials);
+      sockets.push(socket);
+      await authenticate(socket, credentials);
+    }
+    started = performance.now();
+    const deadline = started + settings.maxSeconds * 1000;
     await Promise.all(
       sockets.map(
-        (socket) =>
+        (socket, index) =>
           new Promise<void>((resolve, reject) => {
-            const ring = encodedPipelines(settings.keySpace, settings.pipeline);
+            const ring = rings[index] as Buffer[];
             const counter = new ReplyCounter();
             let next = 0;
             let awaiting = 0;
+            let batch = 0;
             let sent = 0;
+            const onClose = () => reject(new Error("the server closed a connection during the load"));
+            closers.push(() => socket.off("close", onClose));
             const sendNext = () => {
-              if (issued + settings.pipeline > share.maxOperations || performance.now() >= deadline) return resolve();
-              issued += settings.pipeline;
-              awaiting = settings.pipeline;
+              batch = Math.min(settings.pipeline, share.maxOperations - issued);
+              if (batch <= 0 || performance.now() >= deadline) return resolve();
+              issued += batch;
+              awaiting = batch;
               sent = performance.now();
-              socket.write(ring[next++ % ring.length] as Buffer);
+              const pipeline = ring[next++ % ring.length] as Buffer;
+              socket.write(batch === settings.pipeline ? pipeline : pipeline.subarray(0, batch * GET_BYTES));
             };
             socket.on("data", (chunk: Buffer) => {
               try {
@@ -160,7 +207,7 @@ export async function runLeanShare(
                 return reject(error);
               }
               if (awaiting <= 0) {
-                completed += settings.pipeline;
+                completed += batch;
                 recordMillis(histogram, performance.now() - sent);
                 for (const [kind, n] of Object.entries(counter.errors)) errors[kind] = (errors[kind] ?? 0) + n;
                 for (const kind of Object.keys(counter.errors)) delete counter.errors[kind];
@@ -168,17 +215,16 @@ export async function runLeanShare(
               }
             });
             socket.once("error", reject);
-            socket.once("close", () => reject(new Error("the server closed a connection during the load")));
+            socket.once("close", onClose);
+            if (socket.destroyed) return reject(new Error("a connection closed before the load started"));
             sendNext();
           }),
       ),
     );
   } finally {
     clearInterval(ticker);
-    for (const socket of sockets) {
-      socket.removeAllListeners("close");
-      socket.destroy();
-    }
+    for (const close of closers) close();
+    for (const socket of sockets) socket.destroy();
   }
   const elapsed = (performance.now() - started) / 1000;
   const encoded = encodeIntoCompressedBase64(histogram);

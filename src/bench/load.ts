@@ -299,6 +299,8 @@ export async function runLoad(
 ): Promise<LoadResult> {
   validateLoadSettings(settings);
   if (signal && threads !== 1) throw new Error(`a load with a stop signal needs one thread, got ${threads}`);
+  if (engine === "lean" && (signal || settings.timeline || settings.reconnect))
+    throw new Error("the lean generator runs plain closed loops: no stop signal, timeline or reconnect");
   if (settings.timeline && threads !== 1) throw new Error(`load setting timeline needs one thread, got ${threads}`);
   if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
     throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);

@@ -51,11 +51,18 @@ export function tlsWorkload(): Workload {
     };
   };
   const settings = settingsOf(1);
+  const { maxOperations: _, ...common } = settings;
   return {
     id: "cache-tls",
     name: `Cache, closed loop, GET over ${settings.keySpace} preloaded ${settings.valueBytes}-byte values: plaintext and TLS, pipeline 1 and 16`,
     latency: "round trip of one command (pipeline 1) or of a 16-command pipeline",
-    settings: { ...settings, pipeline: pipelines.join(", "), threads: THREADS, profile: "fixtures/profiles/tls.yaml" },
+    settings: {
+      ...common,
+      pipeline: pipelines.join(", "),
+      maxOperations: pipelines.map((p) => `${settingsOf(p).maxOperations} (pipeline ${p})`).join(", "),
+      threads: THREADS,
+      profile: "fixtures/profiles/tls.yaml",
+    },
     prepare: async (context) => {
       for (const tls of [false, true]) {
         const reached = await target(context, tls);

@@ -24,11 +24,9 @@ import { rawPing } from "../../src/valkey/index.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 const env = setting("VALKEY_BENCH_ENV");
-const workloads = benchWorkloads({
-  openLoopRate: setting("VALKEY_BENCH_RATE"),
-  env,
-  only: setting("VALKEY_BENCH_WORKLOADS"),
-});
+const only = setting("VALKEY_BENCH_WORKLOADS");
+/** A report of some workloads only is named for them, so that it never stands in for the whole one. */
+const reportName = `bench-${env}${only ? `-${only.join("+")}` : ""}`;
 
 describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of ${env}`, () => {
   test.override({ env });
@@ -43,6 +41,7 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     const image = cluster.info.images?.valkey;
     if (!image || !cluster.hostAccess)
       skip("the benchmark needs the harness's own cluster (its images and host ports)");
+    const workloads = benchWorkloads({ openLoopRate: setting("VALKEY_BENCH_RATE"), env, only });
     const chromium = await findChromium();
     if (!chromium && isCI()) {
       throw new Error("no headless Chromium to check the HTML report: apt-get install chromium-headless-shell");
@@ -146,8 +145,8 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
       workloads,
       paths,
     );
-    const written = writeReport(`bench-${env}`, report, benchMarkdown(report));
-    const html = join(REPORTS, `bench-${env}.html`);
+    const written = writeReport(reportName, report, benchMarkdown(report));
+    const html = join(REPORTS, `${reportName}.html`);
     writeFileSync(html, benchHtml(report));
     console.log(`[bench] ${report.ratios.map((x) => `${x.name}=${x.value}`).join(" ")} -> ${written.json}, ${html}`);
     if (chromium) {

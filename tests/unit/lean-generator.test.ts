@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { encodeCommand, encodedPipelines, ReplyCounter } from "../../src/bench/lean.ts";
+import { benchKey } from "../../src/bench/accounting.ts";
+import { encodeCommand, encodedPipelines, ReplyCounter, ringSize } from "../../src/bench/lean.ts";
 
 const value = "x".repeat(256);
 const replies = Buffer.from(
@@ -11,6 +12,13 @@ describe("the lean generator's wire format", () => {
     expect(encodeCommand(["GET", "key:000000000007"]).toString()).toBe(
       "*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000007\r\n",
     );
+  });
+
+  test("a GET of a benchmark key is 36 bytes (a shorter last pipeline is a prefix), and the ring draws every key about four times", () => {
+    expect(encodeCommand(["GET", benchKey(123)]).length).toBe(36);
+    expect(ringSize(10_000, 1)).toBe(40_000);
+    expect(ringSize(10_000, 16)).toBe(2_500);
+    expect(ringSize(100, 16)).toBe(512);
   });
 
   test("pre-encodes pipelines of GETs over the key space, valkey-benchmark's key names", () => {
@@ -34,7 +42,8 @@ describe("the lean generator's wire format", () => {
     expect(total).toBe(6);
   });
 
-  test("refuses a reply type a GET cannot return, instead of miscounting", () => {
+  test("refuses a reply type a GET cannot return, or a garbled length, instead of miscounting", () => {
     expect(() => new ReplyCounter().feed(Buffer.from("*2\r\n"))).toThrow(/unexpected RESP reply type \*/);
+    expect(() => new ReplyCounter().feed(Buffer.from("$2x\r\nab\r\n"))).toThrow(/bulk string with length 2x/);
   });
 });
