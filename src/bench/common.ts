@@ -1,7 +1,15 @@
 import type { RunSample } from "../report/bench.ts";
-import { counterDelta, isClientBound, perMillion, type ServerCounters, serverCounters } from "./accounting.ts";
+import {
+  counterDelta,
+  isClientBound,
+  perMillion,
+  processCpuSeconds,
+  type ServerCounters,
+  serverCounters,
+} from "./accounting.ts";
 import type { Percentiles } from "./histogram.ts";
-import type { LoadResult, LoadSettings } from "./load.ts";
+import { type LoadEngine, type LoadResult, type LoadSettings, runLoad } from "./load.ts";
+import { progressLine } from "./progress.ts";
 import type { ReferenceResult } from "./reference.ts";
 import type { BenchContext } from "./workload.ts";
 
@@ -104,4 +112,40 @@ export async function verifiedRun(
     serverCpuPerMillion: perMillion(delta.cpuSeconds, delta.commands),
     clientBound: isClientBound(clientCpuSeconds, wallSeconds, threads),
   };
+}
+
+/**
+ * One verified run of a generator (ioredis or lean) against the context's address: the
+ * load, its client CPU, and the primary's hits, misses and CPU around it.
+ */
+export function generatorRun(
+  context: BenchContext,
+  label: string,
+  settings: LoadSettings,
+  threads: number,
+  engine: LoadEngine = "ioredis",
+): Promise<RunSample> {
+  return verifiedRun(
+    context,
+    label,
+    () => settings.maxOperations,
+    async () => {
+      const cpu = processCpuSeconds();
+      const load = await runLoad(
+        context.address,
+        context.credentials,
+        settings,
+        threads,
+        progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
+        undefined,
+        engine,
+      );
+      return {
+        sample: fromLoad(load),
+        clientCpuSeconds: processCpuSeconds() - cpu,
+        wallSeconds: load.seconds,
+        threads,
+      };
+    },
+  );
 }

@@ -1,9 +1,8 @@
 import { readProfile } from "../durability/profiles.ts";
 import { persistenceProfiles } from "../environments.ts";
-import { preloadKeySpace, processCpuSeconds } from "./accounting.ts";
-import { closedCache, fromLoad, THREADS, verifiedRun } from "./common.ts";
-import { type LoadSettings, runLoad } from "./load.ts";
-import { progressLine } from "./progress.ts";
+import { preloadKeySpace } from "./accounting.ts";
+import { closedCache, generatorRun, THREADS } from "./common.ts";
+import type { LoadSettings } from "./load.ts";
 import type { BenchPath, Workload } from "./workload.ts";
 
 /**
@@ -20,29 +19,7 @@ export function persistenceWorkload(): Workload {
     run: async (context, label) => {
       if (!context.profile)
         throw new Error("the persistence workload needs releases per profile (BenchContext.profile)");
-      const target = await context.profile(name);
-      const profileContext = { ...context, ...target };
-      return verifiedRun(
-        profileContext,
-        label,
-        () => settings.maxOperations,
-        async () => {
-          const cpu = processCpuSeconds();
-          const load = await runLoad(
-            target.address,
-            target.credentials,
-            settings,
-            THREADS,
-            progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
-          );
-          return {
-            sample: fromLoad(load),
-            clientCpuSeconds: processCpuSeconds() - cpu,
-            wallSeconds: load.seconds,
-            threads: THREADS,
-          };
-        },
-      );
+      return generatorRun({ ...context, ...(await context.profile(name)) }, label, settings, THREADS);
     },
   }));
   return {

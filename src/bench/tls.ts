@@ -1,7 +1,6 @@
-import { preloadKeySpace, processCpuSeconds } from "./accounting.ts";
-import { closedCache, fromLoad, THREADS, verifiedRun } from "./common.ts";
-import { type LoadSettings, runLoad } from "./load.ts";
-import { progressLine } from "./progress.ts";
+import { preloadKeySpace } from "./accounting.ts";
+import { closedCache, generatorRun, THREADS } from "./common.ts";
+import type { LoadSettings } from "./load.ts";
 import type { BenchContext, BenchPath, Workload } from "./workload.ts";
 
 /**
@@ -24,30 +23,8 @@ export function tlsWorkload(): Workload {
       id: `${tls ? "tls" : "plain"}-p${pipeline}`,
       description: `ioredis generator, ${tls ? "TLS (the CA verified)" : "plaintext"}, pipeline ${pipeline}, host -> NodePort`,
       unit: "ops/s",
-      run: async (context, label) => {
-        const reached = await target(context, tls);
-        return verifiedRun(
-          { ...context, ...reached },
-          label,
-          () => settings.maxOperations,
-          async () => {
-            const cpu = processCpuSeconds();
-            const load = await runLoad(
-              reached.address,
-              reached.credentials,
-              settings,
-              THREADS,
-              progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
-            );
-            return {
-              sample: fromLoad(load),
-              clientCpuSeconds: processCpuSeconds() - cpu,
-              wallSeconds: load.seconds,
-              threads: THREADS,
-            };
-          },
-        );
-      },
+      run: async (context, label) =>
+        generatorRun({ ...context, ...(await target(context, tls)) }, label, settings, THREADS),
     };
   };
   const settings = settingsOf(1);

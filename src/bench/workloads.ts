@@ -2,8 +2,8 @@ import { PROFILE_ENVIRONMENTS } from "../environments.ts";
 import { perMillion, preloadKeySpace, processCpuSeconds } from "./accounting.ts";
 import {
   closedCache,
-  fromLoad,
   fromReference,
+  generatorRun,
   OPEN_LOOP_THREADS,
   openCacheSettings,
   sample,
@@ -11,7 +11,7 @@ import {
   verifiedRun,
 } from "./common.ts";
 import { disruptionWorkloads } from "./disruption.ts";
-import { type LoadEngine, type LoadSettings, runLoad } from "./load.ts";
+import type { LoadEngine, LoadSettings } from "./load.ts";
 import { persistenceWorkload } from "./persistence.ts";
 import { progressLine } from "./progress.ts";
 import { type FanOutSettings, runFanOut } from "./realtime.ts";
@@ -37,30 +37,7 @@ function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngi
         ? "lean generator (raw sockets, commands encoded once, replies counted), host -> NodePort"
         : "ioredis generator, host -> NodePort",
     unit: "ops/s",
-    run: (context, label) =>
-      verifiedRun(
-        context,
-        label,
-        () => settings.maxOperations,
-        async () => {
-          const cpu = processCpuSeconds();
-          const load = await runLoad(
-            context.address,
-            context.credentials,
-            settings,
-            threads,
-            progressLine(label, { total: settings.maxOperations, seconds: settings.maxSeconds, unit: "ops" }),
-            undefined,
-            engine,
-          );
-          return {
-            sample: fromLoad(load),
-            clientCpuSeconds: processCpuSeconds() - cpu,
-            wallSeconds: load.seconds,
-            threads,
-          };
-        },
-      ),
+    run: (context, label) => generatorRun(context, label, settings, threads, engine),
   };
 }
 

@@ -1,8 +1,8 @@
-import { fileURLToPath } from "node:url";
 import { describe, expect } from "vitest";
 import { issueCertificate, releaseDnsNames, serialOf, servedCertificateSerial } from "../../src/chart/tls.ts";
 import { ledgerOnEveryPod, lostAnywhere, whereLost } from "../../src/durability/ledger.ts";
 import { converge } from "../../src/durability/scenarios.ts";
+import { profileFile } from "../../src/environments.ts";
 import { rollingRestart } from "../../src/upgrade/rollout.ts";
 import { AcknowledgedWriter } from "../../src/valkey/writer.ts";
 import { clusterUnavailable, test } from "../support/fixtures.ts";
@@ -13,7 +13,7 @@ const pointer = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1")
 const base64 = (text: string) => Buffer.from(text).toString("base64");
 
 /** TLS in transit: upstream's tls.* on, certificates from the platform's certificate manager (here openssl). */
-export const TLS_PROFILE = fileURLToPath(new URL("../../fixtures/profiles/tls.yaml", import.meta.url));
+const TLS_PROFILE = profileFile("tls");
 
 /**
  * dev-01 with the TLS profile: every install check, each through TLS clients that verify
