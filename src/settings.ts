@@ -243,11 +243,12 @@ const SPECS = {
     fallback: () => "worktree",
   }),
   VALKEY_HELM: spec({
-    accepts: "4, 3, path",
-    default: "4",
-    description: "Helm 4 or 3 from the npm packages, or the helm on PATH",
-    parse: choice(["4", "3", "path"] as const),
-    fallback: () => "4" as const,
+    accepts: "auto, 4, 3, path",
+    default: "auto (the helm on PATH when it is 3.17+ or 4.x, else Helm 4 as pinned)",
+    description:
+      "Which Helm runs: 4 or 3 as pinned in tools/helm/go.mod (built from their Go modules on first use), the helm on PATH, or auto",
+    parse: choice(["auto", "4", "3", "path"] as const),
+    fallback: () => "auto" as const,
   }),
   VALKEY_FIT_RESOURCES: spec({
     accepts: "auto, scale, as-written",

@@ -6,10 +6,11 @@ import { Helm } from "../../src/chart/helm.ts";
 import { cachedUpstreamVersions } from "../../src/chart/upstream.ts";
 import { lintChart, type Manifest, pinnedUpstreamVersion, renderChart, stageChart } from "../../src/chart/wrapper.ts";
 import { environments, environmentValuesFile, WRAPPER_CHART } from "../../src/environments.ts";
+import { helmMajorsHere } from "../support/helm-majors.ts";
 
 const pinned = pinnedUpstreamVersion();
 const upstreamVersions = [pinned, ...cachedUpstreamVersions().filter((v) => v !== pinned)];
-const helmMajors = ["4", "3"] as const;
+const helmMajors = await helmMajorsHere();
 
 interface EnvValues {
   storageClass?: { provisioner?: string; parameters?: Record<string, string>; reclaimPolicy?: string };

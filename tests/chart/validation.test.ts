@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "vitest";
 import { Helm } from "../../src/chart/helm.ts";
 import { renderChart, stageChart } from "../../src/chart/wrapper.ts";
 import { environmentValuesFile } from "../../src/environments.ts";
+import { helmMajorsHere } from "../support/helm-majors.ts";
 import { valuesFile } from "../support/values-file.ts";
 
 /** Each bad value, and the words the error must contain on every Helm major. */
@@ -92,7 +93,7 @@ const badValues: { case: string; yaml: string; names: RegExp }[] = [
   },
 ];
 
-describe.each(["4", "3"] as const)("Helm %s refuses bad values with the field's name", (major) => {
+describe.each(await helmMajorsHere())("Helm %s refuses bad values with the field's name", (major) => {
   let helm: Helm;
   let chart: string;
   beforeAll(async () => {
