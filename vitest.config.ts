@@ -2,11 +2,13 @@ import { defineConfig } from "vitest/config";
 
 /** Removes the scratch directories (src/files.ts) a test file made, after it. */
 const setupFiles = ["tests/support/scratch.setup.ts"];
+/** Builds the suites' Helm once, before the workers start (tests/support/helm.global.ts). */
+const helmSetup = "tests/support/helm.global.ts";
 
 const integration = {
   setupFiles,
   // One cluster serves every integration project of a run.
-  globalSetup: ["tests/support/cluster.global.ts"],
+  globalSetup: [helmSetup, "tests/support/cluster.global.ts"],
   testTimeout: 600_000,
   hookTimeout: 900_000,
 };
@@ -39,6 +41,7 @@ export default defineConfig({
           include: ["tests/unit/**/*.test.ts"],
           testTimeout: 30_000,
           setupFiles,
+          globalSetup: [helmSetup],
           sequence: { groupOrder: 1 },
         },
       },
@@ -48,6 +51,7 @@ export default defineConfig({
           include: ["tests/chart/**/*.test.ts"],
           testTimeout: 120_000,
           setupFiles,
+          globalSetup: [helmSetup],
           sequence: { groupOrder: 1 },
         },
       },
