@@ -417,6 +417,23 @@ const SPECS = {
     },
     fallback: () => undefined as string[] | undefined,
   }),
+  VALKEY_BENCH_GENERATORS: spec({
+    accepts: "comma-separated counts of in-cluster generator pods (1 to 8), or none",
+    default: "1,2,4",
+    description:
+      "The closed cache loops also run the lean generator as this many pods inside the cluster (a path per count), their histograms merged",
+    parse: (raw) => {
+      if (raw === "none") return [] as number[];
+      const counts = list(raw).map((item) => {
+        if (!/^[1-8]$/.test(item))
+          throw new Invalid(`${JSON.stringify(item)} is not a count of generators from 1 to 8`);
+        return Number(item);
+      });
+      if (new Set(counts).size !== counts.length) throw new Invalid("a count is named twice");
+      return counts;
+    },
+    fallback: () => [1, 2, 4],
+  }),
   VALKEY_CHROMIUM: spec({
     accepts: "a Chromium binary",
     default: "the first chromium on PATH",

@@ -156,6 +156,8 @@ export async function runLeanShare(
   settings: LoadSettings,
   share: LoadShare,
   progress: (completed: number) => void = () => {},
+  /** Connected, wait until this moment (epoch ms) before the first command: generators in several pods start together. */
+  startAtEpochMs?: number,
 ): Promise<ShareResult> {
   if (settings.mode !== "closed" || settings.readRatio !== 1 || settings.distribution !== "uniform")
     throw new Error("the lean generator runs closed loops of GETs over a uniform key space only");
@@ -169,6 +171,7 @@ export async function runLeanShare(
   let issued = 0;
   let completed = 0;
   let started = performance.now();
+  let startedAtEpochMs = Date.now();
   const ticker = setInterval(() => progress(completed), 1000);
   const closers: (() => void)[] = [];
   try {
@@ -177,6 +180,8 @@ export async function runLeanShare(
       sockets.push(socket);
       await authenticate(socket, credentials);
     }
+    if (startAtEpochMs !== undefined) await new Promise((resolve) => setTimeout(resolve, startAtEpochMs - Date.now()));
+    startedAtEpochMs = Date.now();
     started = performance.now();
     const deadline = started + settings.maxSeconds * 1000;
     await Promise.all(
@@ -229,5 +234,5 @@ export async function runLeanShare(
   const elapsed = (performance.now() - started) / 1000;
   const encoded = encodeIntoCompressedBase64(histogram);
   histogram.destroy();
-  return { operations: completed, seconds: elapsed, histogram: encoded, errors };
+  return { operations: completed, seconds: elapsed, histogram: encoded, errors, startedAtEpochMs };
 }

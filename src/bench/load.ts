@@ -112,6 +112,8 @@ export interface ShareResult {
   sendLag?: string;
   errors: Record<string, number>;
   timeline?: LoadSecond[];
+  /** When the first command left (epoch ms; the lean generator): shares in several pods are lined up by it. */
+  startedAtEpochMs?: number;
 }
 
 /** Which generator drives a load. */
@@ -338,8 +340,10 @@ export async function runLoad(
   // The threads start within milliseconds of each other and run for seconds: the
   // longest share is the run's duration (thread start-up and connecting excluded).
   const seconds = Math.max(...shares.map((part) => part.seconds));
-  const histogram = merged(shares.map((part) => part.histogram));
-  const lag = shares.every((part) => part.sendLag) ? merged(shares.map((part) => part.sendLag as string)) : undefined;
+  const histogram = mergeHistograms(shares.map((part) => part.histogram));
+  const lag = shares.every((part) => part.sendLag)
+    ? mergeHistograms(shares.map((part) => part.sendLag as string))
+    : undefined;
   const errors: Record<string, number> = {};
   for (const part of shares) {
     for (const [kind, count] of Object.entries(part.errors)) errors[kind] = (errors[kind] ?? 0) + count;
@@ -362,7 +366,11 @@ export async function runLoad(
   return result;
 }
 
-function merged(encoded: string[]): Histogram {
+/**
+ * One histogram of every share's samples: HDR histograms add bucket by bucket, so the
+ * merged percentiles are those of all samples together (never an average of percentiles).
+ */
+export function mergeHistograms(encoded: readonly string[]): Histogram {
   const histogram = latencyHistogram();
   for (const part of encoded) {
     const decoded = decodeFromCompressedBase64(part);

@@ -2,6 +2,7 @@ import { PROFILE_ENVIRONMENTS } from "../environments.ts";
 import { perMillion, preloadKeySpace, processCpuSeconds } from "./accounting.ts";
 import {
   closedCache,
+  fromLoad,
   fromReference,
   generatorRun,
   OPEN_LOOP_THREADS,
@@ -11,6 +12,8 @@ import {
   verifiedRun,
 } from "./common.ts";
 import { disruptionWorkloads } from "./disruption.ts";
+import { generatorImage } from "./generator-image.ts";
+import { runGeneratorsInCluster } from "./in-cluster.ts";
 import type { LoadEngine, LoadSettings } from "./load.ts";
 import { persistenceWorkload } from "./persistence.ts";
 import { progressLine } from "./progress.ts";
@@ -27,6 +30,8 @@ export interface WorkloadOptions {
   env?: string;
   /** Only these workloads, by id (VALKEY_BENCH_WORKLOADS); unknown ids are an error. */
   only?: readonly string[];
+  /** Counts of in-cluster generator pods the closed cache loops also run with (VALKEY_BENCH_GENERATORS). */
+  generators?: readonly number[];
 }
 
 function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngine = "ioredis"): BenchPath {
@@ -41,8 +46,49 @@ function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngi
   };
 }
 
+/** The lean generator as `n` pods inside the cluster, against the primary Service: no host path, no tunnel. */
+function inClusterPath(settings: LoadSettings, n: number): BenchPath {
+  return {
+    id: `lean-cluster-${n}`,
+    description: `lean generator as ${n} pod${n > 1 ? "s" : ""} spread over the nodes -> Service (histograms merged)`,
+    unit: "ops/s",
+    run: (context, label) =>
+      verifiedRun(
+        context,
+        label,
+        () => settings.maxOperations,
+        async () => {
+          const image = await generatorImage(context.image);
+          if (!context.cluster.imageLoading)
+            throw new Error(
+              "in-cluster generators need their image in the nodes: this cluster cannot load images (a cluster of your own); set VALKEY_BENCH_GENERATORS=none",
+            );
+          await context.cluster.imageLoading.load([image]);
+          const load = await runGeneratorsInCluster(
+            context.cluster,
+            context.release.namespace,
+            image,
+            context.release.fullname,
+            context.credentials,
+            settings,
+            n,
+          );
+          context.log(
+            `${label}: ${load.generators.map((g) => `#${g.index} on ${g.node} ${g.opsPerSecond} ops/s${g.clientBound ? " (client-bound)" : ""}`).join(", ")}`,
+          );
+          return {
+            sample: { ...fromLoad(load.result), generators: load.generators },
+            clientCpuSeconds: load.cpuSeconds,
+            wallSeconds: load.windowSeconds,
+            threads: n,
+          };
+        },
+      ),
+  };
+}
+
 /** cache-p16 and cache-p1: one closed loop on three paths with equal settings and equal, verified work. */
-function cacheClosedLoop(pipeline: number, operations: number): Workload {
+function cacheClosedLoop(pipeline: number, operations: number, generators: readonly number[] = []): Workload {
   const settings = closedCache(pipeline, operations);
   const id = `cache-p${pipeline}`;
   const reference = (where: "host" | "in-cluster"): BenchPath => ({
@@ -88,6 +134,7 @@ function cacheClosedLoop(pipeline: number, operations: number): Workload {
       generatorPath(settings, THREADS, "lean"),
       reference("host"),
       reference("in-cluster"),
+      ...generators.map((n) => inClusterPath(settings, n)),
     ],
     ratios: [
       {
@@ -108,6 +155,24 @@ function cacheClosedLoop(pipeline: number, operations: number): Workload {
         denominator: `${id}/valkey-benchmark-in-cluster`,
         description: `Host path / in-cluster throughput (the cost of reaching the cluster from outside), pipeline ${pipeline}`,
       },
+      ...generators
+        .filter((n) => n > 1 && generators.includes(1))
+        .map((n) => ({
+          name: `cluster-${n}-vs-1-p${pipeline}`,
+          numerator: `${id}/lean-cluster-${n}`,
+          denominator: `${id}/lean-cluster-1`,
+          description: `${n} in-cluster generators / 1 (total throughput, same verified work), pipeline ${pipeline}`,
+        })),
+      ...(generators.includes(1)
+        ? [
+            {
+              name: `cluster-1-vs-valkey-benchmark-in-cluster-p${pipeline}`,
+              numerator: `${id}/lean-cluster-1`,
+              denominator: `${id}/valkey-benchmark-in-cluster`,
+              description: `One in-cluster lean generator / valkey-benchmark as a Job (same path, same verified work), pipeline ${pipeline}`,
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -226,8 +291,8 @@ function realtime(): Workload {
 export function benchWorkloads(options: WorkloadOptions): Workload[] {
   const tlsFits = (PROFILE_ENVIRONMENTS.tls ?? []).includes(options.env ?? "dev-01");
   const all = [
-    cacheClosedLoop(16, 200_000),
-    cacheClosedLoop(1, 60_000),
+    cacheClosedLoop(16, 200_000, options.generators),
+    cacheClosedLoop(1, 60_000, options.generators),
     cacheOpenLoop(options.openLoopRate),
     sessions(),
     realtime(),

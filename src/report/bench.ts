@@ -29,6 +29,8 @@ export interface RunSample {
   /** Loads through a disruption: each second of the run, and when the disruption's steps happened. */
   timeline?: { second: number; operations: number; errors: number; p50Millis: number; p99Millis: number }[];
   events?: { at: number; what: string }[];
+  /** In-cluster generators: each pod's node, throughput and whether it was client-bound. */
+  generators?: { index: number; node: string; opsPerSecond: number; cpuSeconds: number; clientBound: boolean }[];
 }
 
 /** One measured path of one workload: medians of the runs, and every run. */
@@ -163,6 +165,23 @@ export function summarisePath(
 }
 
 const dash = (value: number | undefined) => (value === undefined ? "-" : value);
+/** In-cluster generators: where each ran and what it did, in the run nearest the median. */
+const generatorNotes = (paths: PathResult[]) =>
+  paths.flatMap((p) => {
+    const runs = p.runs.filter((r) => r.generators);
+    if (runs.length === 0) return [];
+    const run = [...runs].sort(
+      (a, b) => Math.abs(a.opsPerSecond - p.opsPerSecondMedian) - Math.abs(b.opsPerSecond - p.opsPerSecondMedian),
+    )[0] as RunSample;
+    const each = (run.generators ?? []).map(
+      (g) =>
+        `#${g.index} on ${g.node}: ${g.opsPerSecond} ops/s, ${g.cpuSeconds} CPU s${g.clientBound ? " (client-bound)" : ""}`,
+    );
+    return [
+      "",
+      `${p.description}, the run nearest the median (${run.opsPerSecond} ops/s in total): ${each.join("; ")}.`,
+    ];
+  });
 /** Loads through a disruption: when its steps happened, and the worst seconds. */
 const disruptionNotes = (paths: PathResult[]) =>
   paths.flatMap((p) => {
@@ -278,6 +297,7 @@ export function benchMarkdown(report: BenchReport): string {
         ]),
     ),
     ...disruptionNotes(report.paths.filter((p) => p.workload === w.id)),
+    ...generatorNotes(report.paths.filter((p) => p.workload === w.id)),
     "",
     ...lagNote(report.paths.filter((p) => p.workload === w.id)).flatMap((line) => [line, ""]),
   ]);

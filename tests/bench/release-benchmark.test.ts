@@ -41,7 +41,12 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     const image = cluster.info.images?.valkey;
     if (!image || !cluster.hostAccess)
       skip("the benchmark needs the harness's own cluster (its images and host ports)");
-    const workloads = benchWorkloads({ openLoopRate: setting("VALKEY_BENCH_RATE"), env, only });
+    const workloads = benchWorkloads({
+      openLoopRate: setting("VALKEY_BENCH_RATE"),
+      env,
+      only,
+      generators: setting("VALKEY_BENCH_GENERATORS"),
+    });
     const chromium = await findChromium();
     if (!chromium && isCI()) {
       throw new Error("no headless Chromium to check the HTML report: apt-get install chromium-headless-shell");

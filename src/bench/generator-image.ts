@@ -1,0 +1,81 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { scratchDir } from "../files.ts";
+import { run, runOrThrow } from "../process.ts";
+
+const ENTRY = fileURLToPath(new URL("./generator-pod.ts", import.meta.url));
+/** Node 24's official Linux build still names these; Debian's glibc keeps them as stubs the workload images drop. */
+const GLIBC_STUBS = ["libdl.so.2", "libpthread.so.0"];
+const HOST_LIBS = "/lib/x86_64-linux-gnu";
+
+/**
+ * The harness's own generator image: the workload image's Debian root (glibc, libstdc++),
+ * the Node.js running this process, and the lean generator bundled into one file. Built
+ * with `docker create`/`cp`/`commit` (no registry, no Dockerfile base to pull), tagged by a
+ * hash of its inputs, and reused while they stay the same.
+ */
+export function generatorImage(baseImage: string): Promise<string> {
+  let image = built.get(baseImage);
+  if (!image) {
+    image = buildGeneratorImage(baseImage);
+    built.set(baseImage, image);
+    image.catch(() => built.delete(baseImage));
+  }
+  return image;
+}
+
+/** One build per base image and process (every run of an in-cluster path asks for it). */
+const built = new Map<string, Promise<string>>();
+
+async function buildGeneratorImage(baseImage: string): Promise<string> {
+  if (process.platform !== "linux" || process.arch !== "x64") {
+    throw new Error(
+      `in-cluster generators put this machine's Node.js into their image: it must be Linux x64 (this is ${process.platform}/${process.arch}); set VALKEY_BENCH_GENERATORS=none`,
+    );
+  }
+  const dir = scratchDir("generator-image-");
+  const bundle = join(dir, "generator.mjs");
+  const { build } = await import("rolldown");
+  await build({
+    input: ENTRY,
+    platform: "node",
+    logLevel: "silent",
+    output: { file: bundle, format: "esm", codeSplitting: false },
+  });
+  const baseId = (await runOrThrow("docker", ["image", "inspect", "--format", "{{.Id}}", baseImage])).trim();
+  const hash = createHash("sha256")
+    .update(readFileSync(bundle))
+    .update(process.version)
+    .update(baseId)
+    .digest("hex")
+    .slice(0, 12);
+  const tag = `localhost/valkey-harness-generator:${hash}`;
+  if ((await run("docker", ["image", "inspect", tag])).code === 0) return tag;
+  const container = (
+    await runOrThrow("docker", ["create", "--label", "org.valkey-harness.managed=true", baseImage])
+  ).trim();
+  try {
+    await runOrThrow("docker", ["cp", process.execPath, `${container}:/bin/node`]);
+    await runOrThrow("docker", ["cp", bundle, `${container}:/generator.mjs`]);
+    for (const lib of GLIBC_STUBS) {
+      if (existsSync(join(HOST_LIBS, lib)))
+        await runOrThrow("docker", ["cp", "-L", join(HOST_LIBS, lib), `${container}:${HOST_LIBS}/${lib}`]);
+    }
+    await runOrThrow("docker", [
+      "commit",
+      "--change",
+      'ENTRYPOINT ["/bin/node", "/generator.mjs"]',
+      "--change",
+      "CMD []",
+      "--change",
+      "USER 1000",
+      container,
+      tag,
+    ]);
+  } finally {
+    await run("docker", ["rm", "-f", container]);
+  }
+  return tag;
+}

@@ -1,0 +1,225 @@
+import { BatchV1Api, type V1Pod } from "@kubernetes/client-node";
+import { type Cluster, RESTRICTED_CONTAINER, restrictedPod } from "../cluster/index.ts";
+import { waitFor } from "../kube/index.ts";
+import type { Credentials, Endpoint } from "../valkey/index.ts";
+import { isClientBound } from "./accounting.ts";
+import { percentiles } from "./histogram.ts";
+import { type LoadResult, type LoadSettings, type LoadShare, mergeHistograms, type ShareResult } from "./load.ts";
+
+/** What every generator pod is told (VALKEY_GENERATOR); each takes `shares[JOB_COMPLETION_INDEX]`. */
+export interface GeneratorConfig {
+  endpoint: Endpoint;
+  credentials: Credentials;
+  settings: LoadSettings;
+  shares: LoadShare[];
+  /** The moment every generator sends its first command (epoch ms), once connected. */
+  startAt: number;
+}
+
+/** One pod's result, the last line it prints. */
+export interface GeneratorResult extends ShareResult {
+  index: number;
+  node: string;
+  cpuSeconds: number;
+}
+
+/** One generator of an in-cluster load, as the report shows it. */
+export interface GeneratorSummary {
+  index: number;
+  node: string;
+  operations: number;
+  opsPerSecond: number;
+  cpuSeconds: number;
+  /** Its one thread was at least 85 % busy: this generator, not the server, set its pace. */
+  clientBound: boolean;
+}
+
+export interface InClusterLoad {
+  result: LoadResult;
+  generators: GeneratorSummary[];
+  /** Every generator's CPU, summed. */
+  cpuSeconds: number;
+  /** From the first generator's first command to the last one's last. */
+  windowSeconds: number;
+}
+
+/** Time the pods get to start and connect before the common start; a generator that starts later fails the run. */
+const START_ALLOWANCE_MS = 10_000;
+/** How far a generator's first command may lag the common start before the run is refused as not concurrent. */
+const MAX_START_SPREAD_MS = 1_000;
+const RESULT_PREFIX = "GENERATOR_RESULT ";
+
+/** Splits a load into `n` shares of connections and operations (the first shares take the remainders). */
+export function splitLoad(settings: LoadSettings, n: number): LoadShare[] {
+  if (!Number.isInteger(n) || n < 1 || n > settings.connections) {
+    throw new Error(`generators=${n} is not valid: give 1 to the load's connections (${settings.connections})`);
+  }
+  const split = (total: number, i: number) => Math.floor(total / n) + (i < total % n ? 1 : 0);
+  return Array.from({ length: n }, (_, i) => ({
+    connections: split(settings.connections, i),
+    maxOperations: split(settings.maxOperations, i),
+    rate: 0,
+  }));
+}
+
+/** Adds up the generators' results: one histogram of all their samples, throughput over the common window. */
+export function combineGenerators(parts: readonly GeneratorResult[]): InClusterLoad {
+  const first = Math.min(...parts.map((p) => p.startedAtEpochMs ?? 0));
+  const last = Math.max(...parts.map((p) => (p.startedAtEpochMs ?? 0) + p.seconds * 1000));
+  const windowSeconds = (last - first) / 1000;
+  const histogram = mergeHistograms(parts.map((p) => p.histogram));
+  const errors: Record<string, number> = {};
+  for (const part of parts) {
+    for (const [kind, count] of Object.entries(part.errors)) errors[kind] = (errors[kind] ?? 0) + count;
+  }
+  const operations = parts.reduce((sum, p) => sum + p.operations, 0);
+  const result: LoadResult = {
+    operations,
+    seconds: Number(windowSeconds.toFixed(2)),
+    opsPerSecond: Math.round(operations / windowSeconds),
+    latencyMicros: percentiles(histogram),
+    errors,
+  };
+  histogram.destroy();
+  return {
+    result,
+    windowSeconds,
+    cpuSeconds: parts.reduce((sum, p) => sum + p.cpuSeconds, 0),
+    generators: [...parts]
+      .sort((a, b) => a.index - b.index)
+      .map((p) => ({
+        index: p.index,
+        node: p.node,
+        operations: p.operations,
+        opsPerSecond: Math.round(p.operations / p.seconds),
+        cpuSeconds: Number(p.cpuSeconds.toFixed(2)),
+        clientBound: isClientBound(p.cpuSeconds, p.seconds, 1),
+      })),
+  };
+}
+
+/**
+ * Runs a closed loop of the lean generator as `n` pods of an Indexed Job spread over the
+ * cluster's nodes (at most one more on any node than on another), each with its share of
+ * the connections and operations, against the release's primary Service; all connect,
+ * then start at one moment. The image is the harness's own (generator-image.ts), loaded
+ * into the nodes.
+ */
+export async function runGeneratorsInCluster(
+  cluster: Cluster,
+  namespace: string,
+  image: string,
+  service: string,
+  credentials: Credentials,
+  settings: LoadSettings,
+  n: number,
+): Promise<InClusterLoad> {
+  const shares = splitLoad(settings, n);
+  const batch = cluster.kube.config.makeApiClient(BatchV1Api);
+  const name = `lean-generators-${n}-${Date.now().toString(36)}`;
+  const config: GeneratorConfig = {
+    endpoint: { host: `${service}.${namespace}.svc.cluster.local`, port: 6379 },
+    credentials,
+    settings,
+    shares,
+    startAt: Date.now() + START_ALLOWANCE_MS,
+  };
+  const labels = { "valkey-client": "true", "app.kubernetes.io/name": "valkey-harness-generator", generators: name };
+  await batch.createNamespacedJob({
+    namespace,
+    body: {
+      metadata: { name, labels },
+      spec: {
+        completions: n,
+        parallelism: n,
+        completionMode: "Indexed",
+        backoffLimit: 0,
+        activeDeadlineSeconds: Math.ceil(START_ALLOWANCE_MS / 1000) + settings.maxSeconds + 60,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: "Never",
+            automountServiceAccountToken: false,
+            securityContext: restrictedPod(1000),
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "DoNotSchedule",
+                labelSelector: { matchLabels: { generators: name } },
+              },
+            ],
+            containers: [
+              {
+                name: "generator",
+                image,
+                // Loaded into the nodes by the harness: never pulled.
+                imagePullPolicy: "Never",
+                securityContext: RESTRICTED_CONTAINER,
+                resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
+                env: [
+                  { name: "VALKEY_GENERATOR", value: JSON.stringify(config) },
+                  { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  try {
+    await waitFor(
+      `Job ${name} (${n} generators) to finish`,
+      async () => {
+        const job = await batch.readNamespacedJob({ name, namespace });
+        if (job.status?.failed) return "failed";
+        return (job.status?.succeeded ?? 0) >= n ? "succeeded" : undefined;
+      },
+      { timeoutMs: (START_ALLOWANCE_MS / 1000 + settings.maxSeconds + 90) * 1000, intervalMs: 500 },
+    ).then(async (outcome) => {
+      if (outcome === "failed") throw new Error(`Job ${name} failed:\n${await podsReport(cluster, namespace, name)}`);
+    });
+    const pods = await cluster.kube.pods(namespace, `generators=${name}`);
+    const parts: GeneratorResult[] = [];
+    for (const pod of pods) {
+      const log = String(
+        await cluster.kube.core.readNamespacedPodLog({
+          namespace,
+          name: pod.metadata?.name ?? "",
+          container: "generator",
+        }),
+      );
+      const line = log.split("\n").findLast((l) => l.startsWith(RESULT_PREFIX));
+      if (!line)
+        throw new Error(`generator pod ${pod.metadata?.name} printed no result; its log:\n${log.slice(-1500)}`);
+      parts.push(JSON.parse(line.slice(RESULT_PREFIX.length)) as GeneratorResult);
+    }
+    if (parts.length !== n) throw new Error(`Job ${name}: ${parts.length} generator results, expected ${n}`);
+    const late = parts.filter((p) => (p.startedAtEpochMs ?? 0) - config.startAt > MAX_START_SPREAD_MS);
+    if (late.length > 0) {
+      throw new Error(
+        `generators ${late.map((p) => `${p.index} (${(((p.startedAtEpochMs ?? 0) - config.startAt) / 1000).toFixed(1)} s late)`).join(", ")} started after the common start: the loads did not overlap; pods took longer than ${START_ALLOWANCE_MS / 1000} s to start`,
+      );
+    }
+    return combineGenerators(parts);
+  } finally {
+    await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background" }).catch(() => undefined);
+  }
+}
+
+/** The Job's pods: phase, node, and why a container is waiting or ended (for a failed run's message). */
+async function podsReport(cluster: Cluster, namespace: string, job: string): Promise<string> {
+  const pods: V1Pod[] = await cluster.kube.pods(namespace, `generators=${job}`).catch(() => []);
+  const lines = await Promise.all(
+    pods.map(async (pod) => {
+      const status = pod.status?.containerStatuses?.[0];
+      const state = status?.state?.waiting?.reason ?? status?.state?.terminated?.reason ?? pod.status?.phase;
+      const log = await cluster.kube.core
+        .readNamespacedPodLog({ namespace, name: pod.metadata?.name ?? "", container: "generator", tailLines: 10 })
+        .catch(() => "");
+      return `${pod.metadata?.name} on ${pod.spec?.nodeName ?? "(unscheduled)"}: ${state}\n${String(log)}`;
+    }),
+  );
+  return lines.join("\n") || "(no pods)";
+}
