@@ -2,8 +2,11 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Cluster } from "../cluster/index.ts";
 import { scratchDir } from "../files.ts";
+import { underRegistry } from "../images/registry.ts";
 import { run, runOrThrow } from "../process.ts";
+import { setting } from "../settings.ts";
 
 const ENTRY = fileURLToPath(new URL("./generator-pod.ts", import.meta.url));
 /** Node 24's official Linux build still names these; Debian's glibc keeps them as stubs the workload images drop. */
@@ -78,4 +81,31 @@ async function buildGeneratorImage(baseImage: string): Promise<string> {
     await run("docker", ["rm", "-f", container]);
   }
   return tag;
+}
+
+/** The generator image as the cluster's pods name it, and whether they may pull it. */
+export interface PlacedImage {
+  image: string;
+  pullPolicy: "Never" | "IfNotPresent";
+}
+
+/**
+ * Puts the generator image where the cluster's nodes find it: loaded into the nodes of a
+ * cluster the harness started; pushed to VALKEY_REGISTRY for a cluster of your own.
+ */
+export async function placeGeneratorImage(cluster: Cluster, image: string): Promise<PlacedImage> {
+  if (cluster.imageLoading) {
+    await cluster.imageLoading.load([image]);
+    return { image, pullPolicy: "Never" };
+  }
+  const registry = setting("VALKEY_REGISTRY");
+  if (!registry) {
+    throw new Error(
+      "in-cluster generators need their image where this cluster's nodes can pull it: set VALKEY_REGISTRY to a registry they pull from (the harness pushes the image there), or VALKEY_BENCH_GENERATORS=none",
+    );
+  }
+  const target = underRegistry(image, registry);
+  await runOrThrow("docker", ["tag", image, target]);
+  await runOrThrow("docker", ["push", "-q", target]);
+  return { image: target, pullPolicy: "IfNotPresent" };
 }

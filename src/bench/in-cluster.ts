@@ -3,6 +3,7 @@ import { type Cluster, RESTRICTED_CONTAINER, restrictedPod } from "../cluster/in
 import { waitFor } from "../kube/index.ts";
 import type { Credentials, Endpoint } from "../valkey/index.ts";
 import { isClientBound } from "./accounting.ts";
+import type { PlacedImage } from "./generator-image.ts";
 import { percentiles } from "./histogram.ts";
 import { type LoadResult, type LoadSettings, type LoadShare, mergeHistograms, type ShareResult } from "./load.ts";
 
@@ -108,7 +109,7 @@ export function combineGenerators(parts: readonly GeneratorResult[]): InClusterL
 export async function runGeneratorsInCluster(
   cluster: Cluster,
   namespace: string,
-  image: string,
+  image: PlacedImage,
   service: string,
   credentials: Credentials,
   settings: LoadSettings,
@@ -152,9 +153,9 @@ export async function runGeneratorsInCluster(
             containers: [
               {
                 name: "generator",
-                image,
-                // Loaded into the nodes by the harness: never pulled.
-                imagePullPolicy: "Never",
+                image: image.image,
+                // Loaded into the harness's nodes (never pulled), or pushed to VALKEY_REGISTRY.
+                imagePullPolicy: image.pullPolicy,
                 securityContext: RESTRICTED_CONTAINER,
                 resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
                 env: [

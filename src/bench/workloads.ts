@@ -12,7 +12,7 @@ import {
   verifiedRun,
 } from "./common.ts";
 import { disruptionWorkloads } from "./disruption.ts";
-import { generatorImage } from "./generator-image.ts";
+import { generatorImage, placeGeneratorImage } from "./generator-image.ts";
 import { runGeneratorsInCluster } from "./in-cluster.ts";
 import type { LoadEngine, LoadSettings } from "./load.ts";
 import { persistenceWorkload } from "./persistence.ts";
@@ -50,7 +50,10 @@ function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngi
 function inClusterPath(settings: LoadSettings, n: number): BenchPath {
   return {
     id: `lean-cluster-${n}`,
-    description: `lean generator as ${n} pod${n > 1 ? "s" : ""} spread over the nodes -> Service (histograms merged)`,
+    description:
+      n === 1
+        ? "lean generator as 1 pod in the cluster -> Service"
+        : `lean generator as ${n} pods spread over the nodes -> Service (histograms merged)`,
     unit: "ops/s",
     run: (context, label) =>
       verifiedRun(
@@ -58,12 +61,7 @@ function inClusterPath(settings: LoadSettings, n: number): BenchPath {
         label,
         () => settings.maxOperations,
         async () => {
-          const image = await generatorImage(context.image);
-          if (!context.cluster.imageLoading)
-            throw new Error(
-              "in-cluster generators need their image in the nodes: this cluster cannot load images (a cluster of your own); set VALKEY_BENCH_GENERATORS=none",
-            );
-          await context.cluster.imageLoading.load([image]);
+          const image = await placeGeneratorImage(context.cluster, await generatorImage(context.image));
           const load = await runGeneratorsInCluster(
             context.cluster,
             context.release.namespace,

@@ -25,6 +25,7 @@ import { clusterUnavailable, test } from "../support/fixtures.ts";
 
 const env = setting("VALKEY_BENCH_ENV");
 const only = setting("VALKEY_BENCH_WORKLOADS");
+const generators = setting("VALKEY_BENCH_GENERATORS");
 /** A report of some workloads only is named for them, so that it never stands in for the whole one. */
 const reportName = `bench-${env}${only ? `-${only.join("+")}` : ""}`;
 
@@ -45,7 +46,7 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
       openLoopRate: setting("VALKEY_BENCH_RATE"),
       env,
       only,
-      generators: setting("VALKEY_BENCH_GENERATORS"),
+      generators,
     });
     const chromium = await findChromium();
     if (!chromium && isCI()) {
@@ -145,7 +146,7 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
           node: process.version,
           platform: process.platform,
         },
-        loadPath: `host -> 127.0.0.1:${address.port} (NodePort published by the server node's container) -> kube-proxy -> the primary pod; the in-cluster reference runs as a Job against the primary Service`,
+        loadPath: `host -> 127.0.0.1:${address.port} (NodePort published by the server node's container) -> kube-proxy -> the primary pod; the in-cluster reference runs as a Job against the primary Service${generators.length > 0 ? `; lean-cluster-N: N pods of the harness's generator image, spread over the nodes, against the primary Service (N = ${generators.join(", ")})` : ""}`,
       },
       workloads,
       paths,
