@@ -2,8 +2,9 @@ import { defineConfig } from "vitest/config";
 
 /** Removes the scratch directories (src/files.ts) a test file made, after it. */
 const setupFiles = ["tests/support/scratch.setup.ts"];
-/** Builds the suites' Helm once, before the workers start (tests/support/helm.global.ts). */
+/** Builds the suites' Helm once, before the workers start: VALKEY_HELM's choice (and both majors for unit and chart). */
 const helmSetup = "tests/support/helm.global.ts";
+const helmBothSetup = "tests/support/helm-both.global.ts";
 
 const integration = {
   setupFiles,
@@ -41,7 +42,7 @@ export default defineConfig({
           include: ["tests/unit/**/*.test.ts"],
           testTimeout: 30_000,
           setupFiles,
-          globalSetup: [helmSetup],
+          globalSetup: [helmBothSetup],
           sequence: { groupOrder: 1 },
         },
       },
@@ -51,7 +52,7 @@ export default defineConfig({
           include: ["tests/chart/**/*.test.ts"],
           testTimeout: 120_000,
           setupFiles,
-          globalSetup: [helmSetup],
+          globalSetup: [helmBothSetup],
           sequence: { groupOrder: 1 },
         },
       },
@@ -90,7 +91,8 @@ export default defineConfig({
       // Restarts the server node, which no other suite may see: alone, last.
       suite("node-restart", 6),
       // Opt-in (npm run bench): alone, so nothing else competes for the 2 cores it measures.
-      suite("bench", 7),
+      // Every workload on every path, runs x paths bounded each: about 12 min on 2 cores.
+      suite("bench", 7, { testTimeout: 2_400_000 }),
       // Opt-in (npm run test:cluster-upgrade): upgrades every node of the cluster, alone.
       suite("cluster-upgrade", 8),
       // Opt-in (npm run test:upgrade:matrix; upgrade.yml weekly): every cached upstream version

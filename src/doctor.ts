@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, statfsSync } from "node:fs";
 import { cpus, freemem, totalmem } from "node:os";
 import { dirname } from "node:path";
-import { Helm, pinnedHelmVersions, SUPPORTED_HELM } from "./chart/helm.ts";
+import { Helm, SUPPORTED_HELM } from "./chart/helm.ts";
 import { cachedUpstreamVersions, chartCacheDir } from "./chart/upstream.ts";
 import { pinnedUpstreamVersion } from "./chart/wrapper.ts";
 import { builtImages, type ImageSet, missingBuildTools } from "./images/index.ts";
@@ -174,14 +174,29 @@ async function helmFinding(): Promise<Finding> {
       built: "built from tools/helm (cached)",
       build: "to be built from tools/helm on first use",
     }[plan.source];
-    const arch = plan.binary && process.platform === "linux" ? `, ${binaryArchitecture(plan.binary)}` : "";
-    return { topic: "Helm", status: "ok", detail: `${plan.version}, ${where}${arch}: ${plan.reason}` };
+    const arch = plan.binary && process.platform === "linux" ? binaryArchitecture(plan.binary) : undefined;
+    if (arch && arch !== process.arch) {
+      return {
+        topic: "Helm",
+        status: "fail",
+        detail: `${plan.version} at ${plan.binary} is a ${arch} binary on ${process.platform}/${process.arch}`,
+        fix: `install Helm ${SUPPORTED_HELM} for this machine, or remove that helm from PATH so Helm is built from tools/helm`,
+      };
+    }
+    return {
+      topic: "Helm",
+      status: "ok",
+      detail: `${plan.version}, ${where}${arch ? `, ${arch}` : ""}: ${plan.reason}`,
+    };
   } catch (error) {
     return {
       topic: "Helm",
       status: "fail",
       detail: (error as Error).message.split("\n")[0] ?? "",
-      fix: `install Go 1.26+ (Helm ${pinnedHelmVersions()["4"]} and ${pinnedHelmVersions()["3"]} are built from tools/helm), or install Helm ${SUPPORTED_HELM} and keep it on PATH (VALKEY_HELM=${choice})`,
+      fix:
+        choice === "path"
+          ? `install Helm ${SUPPORTED_HELM} and keep it on PATH, or unset VALKEY_HELM`
+          : `install Go 1.26+ (the pinned Helm 4 and 3 are built from tools/helm), or install Helm ${SUPPORTED_HELM} and keep it on PATH (VALKEY_HELM=${choice})`,
     };
   }
 }

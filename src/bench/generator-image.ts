@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { harnessLabels } from "../cluster/cleanup.ts";
 import type { Cluster } from "../cluster/index.ts";
+import { onProcessEnd } from "../exit.ts";
 import { scratchDir } from "../files.ts";
 import { underRegistry } from "../images/registry.ts";
 import { run, runOrThrow } from "../process.ts";
@@ -12,6 +14,8 @@ const ENTRY = fileURLToPath(new URL("./generator-pod.ts", import.meta.url));
 /** Node 24's official Linux build still names these; Debian's glibc keeps them as stubs the workload images drop. */
 const GLIBC_STUBS = ["libdl.so.2", "libpthread.so.0"];
 const HOST_LIBS = "/lib/x86_64-linux-gnu";
+/** How the image is committed (part of its tag's hash). */
+const RECIPE = ['ENTRYPOINT ["/bin/node", "/generator.mjs"]', "CMD []", "USER 1000"];
 
 /**
  * The harness's own generator image: the workload image's Debian root (glibc, libstdc++),
@@ -47,18 +51,25 @@ async function buildGeneratorImage(baseImage: string): Promise<string> {
     logLevel: "silent",
     output: { file: bundle, format: "esm", codeSplitting: false },
   });
+  // Images from a registry (VALKEY_REGISTRY, public) are in the cluster's nodes, not always in this Docker.
+  if ((await run("docker", ["image", "inspect", baseImage])).code !== 0)
+    await runOrThrow("docker", ["pull", "-q", baseImage]);
   const baseId = (await runOrThrow("docker", ["image", "inspect", "--format", "{{.Id}}", baseImage])).trim();
   const hash = createHash("sha256")
     .update(readFileSync(bundle))
     .update(process.version)
     .update(baseId)
+    .update(JSON.stringify({ RECIPE, GLIBC_STUBS }))
     .digest("hex")
     .slice(0, 12);
   const tag = `localhost/valkey-harness-generator:${hash}`;
   if ((await run("docker", ["image", "inspect", tag])).code === 0) return tag;
-  const container = (
-    await runOrThrow("docker", ["create", "--label", "org.valkey-harness.managed=true", baseImage])
-  ).trim();
+  const labels = Object.entries(harnessLabels()).flatMap(([key, value]) => ["--label", `${key}=${value}`]);
+  const container = (await runOrThrow("docker", ["create", ...labels, baseImage])).trim();
+  const remove = () => run("docker", ["rm", "-f", container]).then(() => {});
+  onProcessEnd("the generator image's build container", () => {
+    void remove();
+  });
   try {
     await runOrThrow("docker", ["cp", process.execPath, `${container}:/bin/node`]);
     await runOrThrow("docker", ["cp", bundle, `${container}:/generator.mjs`]);
@@ -66,19 +77,18 @@ async function buildGeneratorImage(baseImage: string): Promise<string> {
       if (existsSync(join(HOST_LIBS, lib)))
         await runOrThrow("docker", ["cp", "-L", join(HOST_LIBS, lib), `${container}:${HOST_LIBS}/${lib}`]);
     }
-    await runOrThrow("docker", [
-      "commit",
-      "--change",
-      'ENTRYPOINT ["/bin/node", "/generator.mjs"]',
-      "--change",
-      "CMD []",
-      "--change",
-      "USER 1000",
-      container,
-      tag,
-    ]);
+    await runOrThrow("docker", ["commit", ...RECIPE.flatMap((change) => ["--change", change]), container, tag]);
   } finally {
-    await run("docker", ["rm", "-f", container]);
+    await remove();
+  }
+  // A Node that cannot start in the image (a distribution's build linked to libraries the
+  // image lacks) fails here, not as a crash loop in the pods.
+  const smoke = await run("docker", ["run", "--rm", "--network", "none", "--entrypoint", "/bin/node", tag, "-e", "0"]);
+  if (smoke.code !== 0) {
+    await run("docker", ["rmi", tag]);
+    throw new Error(
+      `this Node.js (${process.execPath}) does not start in the generator image: ${smoke.stderr.trim().split("\n")[0]}; use the official Linux x64 build, or set VALKEY_BENCH_GENERATORS=none`,
+    );
   }
   return tag;
 }
@@ -93,7 +103,21 @@ export interface PlacedImage {
  * Puts the generator image where the cluster's nodes find it: loaded into the nodes of a
  * cluster the harness started; pushed to VALKEY_REGISTRY for a cluster of your own.
  */
-export async function placeGeneratorImage(cluster: Cluster, image: string): Promise<PlacedImage> {
+export function placeGeneratorImage(cluster: Cluster, image: string): Promise<PlacedImage> {
+  const key = `${cluster.kubeconfigPath} ${image}`;
+  let placed = placements.get(key);
+  if (!placed) {
+    placed = place(cluster, image);
+    placements.set(key, placed);
+    placed.catch(() => placements.delete(key));
+  }
+  return placed;
+}
+
+/** Once per cluster and image in a process (every run of every in-cluster path asks). */
+const placements = new Map<string, Promise<PlacedImage>>();
+
+async function place(cluster: Cluster, image: string): Promise<PlacedImage> {
   if (cluster.imageLoading) {
     await cluster.imageLoading.load([image]);
     return { image, pullPolicy: "Never" };

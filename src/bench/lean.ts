@@ -174,13 +174,21 @@ export async function runLeanShare(
   let startedAtEpochMs = Date.now();
   const ticker = setInterval(() => progress(completed), 1000);
   const closers: (() => void)[] = [];
+  // A connection that fails between connecting and the load (while others connect, or
+  // during the wait for a common start) is this run's error, not an uncaught one.
+  let early: Error | undefined;
+  const remember = (error: Error) => {
+    early ??= error;
+  };
   try {
     for (let i = 0; i < share.connections; i++) {
       const socket = await open(endpoint, credentials);
       sockets.push(socket);
+      socket.on("error", remember);
       await authenticate(socket, credentials);
     }
     if (startAtEpochMs !== undefined) await new Promise((resolve) => setTimeout(resolve, startAtEpochMs - Date.now()));
+    if (early) throw early;
     startedAtEpochMs = Date.now();
     started = performance.now();
     const deadline = started + settings.maxSeconds * 1000;

@@ -55,13 +55,14 @@ function inClusterPath(settings: LoadSettings, n: number): BenchPath {
         ? "lean generator as 1 pod in the cluster -> Service"
         : `lean generator as ${n} pods spread over the nodes -> Service (histograms merged)`,
     unit: "ops/s",
-    run: (context, label) =>
-      verifiedRun(
+    run: async (context, label) => {
+      // Built and placed before the run's counters (the first run only: both are kept).
+      const image = await placeGeneratorImage(context.cluster, await generatorImage(context.image));
+      return verifiedRun(
         context,
         label,
         () => settings.maxOperations,
         async () => {
-          const image = await placeGeneratorImage(context.cluster, await generatorImage(context.image));
           const load = await runGeneratorsInCluster(
             context.cluster,
             context.release.namespace,
@@ -81,7 +82,8 @@ function inClusterPath(settings: LoadSettings, n: number): BenchPath {
             threads: n,
           };
         },
-      ),
+      );
+    },
   };
 }
 

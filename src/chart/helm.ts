@@ -107,7 +107,7 @@ export class Helm {
     const go = await goVersion();
     if (go) return { source: "build", version, reason: `${why}; built from tools/helm with ${go} on first use` };
     const sameMajor = await helmOnPath();
-    if (sameMajor?.version.replace(/^v/, "").startsWith(`${major}.`)) {
+    if (sameMajor?.version.replace(/^v/, "").startsWith(`${major}.`) && supportedHelmVersion(sameMajor.version)) {
       return {
         source: "path",
         ...sameMajor,
@@ -116,7 +116,7 @@ export class Helm {
     }
     throw new HelmUnavailable(
       `Helm ${version} is built from its Go modules (${join(HELM_MODULE, "go.mod")}) on first use, and Go is not on PATH: ` +
-        `install Go 1.26 or later, or install Helm ${major === "4" ? "4" : "3.17+"} for this machine and keep it on PATH (${why}).`,
+        `install Go ${requiredGo()} or later, or install Helm ${major === "4" ? "4" : "3.17+"} for this machine and keep it on PATH (${why}).`,
     );
   }
 
@@ -140,9 +140,19 @@ const resolving = new Map<HelmChoice, Promise<Helm>>();
 
 async function resolveUncached(choice: HelmChoice): Promise<Helm> {
   const plan = await Helm.plan(choice);
-  if (plan.source === "build") return Helm.at(await buildHelm(choice === "3" ? "3" : "4"));
-  return Helm.at(plan.binary as string);
+  if (plan.source !== "build") return Helm.at(plan.binary as string);
+  // auto and 4 may both fall to the same build: one per major and process.
+  const major: HelmMajor = choice === "3" ? "3" : "4";
+  let build = building.get(major);
+  if (!build) {
+    build = buildHelm(major);
+    building.set(major, build);
+    build.catch(() => building.delete(major));
+  }
+  return Helm.at(await build);
 }
+
+const building = new Map<HelmMajor, Promise<string>>();
 
 /** Keeps helm's own caches and repository config inside the harness's cache. */
 function helmEnv(): NodeJS.ProcessEnv {
@@ -176,10 +186,18 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
+/** The Go on PATH (go1.26.8), when it can build tools/helm: 1.21 and later fetch the toolchain go.mod names when older. */
 async function goVersion(): Promise<string | undefined> {
   if (!onPath("go")) return undefined;
   const answer = await run("go", ["env", "GOVERSION"]).catch(() => undefined);
-  return answer?.code === 0 ? answer.stdout.trim() : undefined;
+  const version = answer?.code === 0 ? answer.stdout.trim() : "";
+  const [major = 0, minor = 0] = version.replace(/^go/, "").split(".").map(Number);
+  return major > 1 || (major === 1 && minor >= 21) ? version : undefined;
+}
+
+/** The Go release tools/helm/go.mod asks for (its go line). */
+function requiredGo(): string {
+  return readFileSync(join(HELM_MODULE, "go.mod"), "utf8").match(/^go (\S+)/m)?.[1] ?? "?";
 }
 
 /**
@@ -243,7 +261,9 @@ async function buildHelm(major: HelmMajor): Promise<string> {
       } catch (error) {
         throw new Error(
           `building Helm ${version} from ${join(HELM_MODULE, "go.mod")} failed: ${(error as Error).message}\n` +
-            "Go fetches the modules from GOPROXY on the first build; offline, fill Go's module cache on a connected machine (go mod download in tools/helm), or install Helm and keep it on PATH.",
+            `It needs Go ${requiredGo()} or later (an older Go fetches that toolchain when GOTOOLCHAIN allows and the proxy answers) and the modules from GOPROXY on the first build; ` +
+            "offline, fill Go's module cache on a connected machine (go mod download in tools/helm), or install Helm 3.17+/4.x and keep it on PATH.",
+          { cause: error },
         );
       } finally {
         clearInterval(heartbeat);

@@ -51,3 +51,10 @@ describe("generated Markdown tables", () => {
     );
   });
 });
+
+describe("README.md", () => {
+  test("stays a page a newcomer reads (at most 10 KiB; the depth is in docs/)", () => {
+    const size = readFileSync(new URL("../../README.md", import.meta.url)).length;
+    expect(size, "README.md grew past 10 KiB: move the detail into docs/ and link it").toBeLessThanOrEqual(10 * 1024);
+  });
+});

@@ -19,9 +19,9 @@ describe("npm run doctor", () => {
     expect(result.stdout).toMatch(/cannot run the suites yet: Docker engine/);
   });
 
-  test("reads a binary's architecture from its ELF header", async () => {
-    const helm = await Helm.resolve("4");
-    expect(elfArchitecture(readFileSync(helm.binary).subarray(0, 20))).toBe("x64");
+  test.runIf(process.platform === "linux")("reads a binary's architecture from its ELF header", async () => {
+    const helm = await Helm.fromSettings();
+    expect(elfArchitecture(readFileSync(helm.binary).subarray(0, 20))).toBe(process.arch);
     expect(elfArchitecture(Buffer.from("#!/bin/sh\necho helm v4\n"))).toBe("not a Linux (ELF) binary");
   });
 

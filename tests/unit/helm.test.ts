@@ -1,8 +1,8 @@
-import { symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
-import { Helm, pinnedHelmVersions, supportedHelmVersion } from "../../src/chart/helm.ts";
+import { HELM_MODULE, Helm, pinnedHelmVersions, supportedHelmVersion } from "../../src/chart/helm.ts";
 import { scratchDir } from "../../src/files.ts";
 import { run } from "../../src/process.ts";
 
@@ -30,6 +30,22 @@ describe("the Helm the harness runs", () => {
     expect(helm3.version).toBe(pinned["3"]);
   }, 600_000);
 
+  test("Helm 3 assumes the Kubernetes release of the client libraries it is built with, as its Makefile stamps it (not v1.20)", async () => {
+    const goMod = readFileSync(join(HELM_MODULE, "go.mod"), "utf8");
+    const minor = goMod.match(/^\s*k8s\.io\/client-go v0\.(\d+)\./m)?.[1];
+    const chart = scratchDir("kube-version-");
+    writeFileSync(join(chart, "Chart.yaml"), "apiVersion: v2\nname: kube-version\nversion: 0.1.0\n");
+    mkdirSync(join(chart, "templates"));
+    writeFileSync(
+      join(chart, "templates", "cm.yaml"),
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube\ndata:\n  version: {{ .Capabilities.KubeVersion.Version | quote }}\n",
+    );
+    for (const major of ["3", "4"] as const) {
+      const rendered = await (await Helm.resolve(major)).run(["template", "kube-version", chart]);
+      expect(rendered, `Helm ${major}`).toContain(`version: "v1.${minor}.0"`);
+    }
+  }, 600_000);
+
   test("a helm on PATH is supported from 3.17 and in 4.x", () => {
     expect(
       ["v2.17.0", "v3.16.4", "v3.17.0", "v3.21.4", "v4.0.0", "v4.3.2", "v5.0.0"].map(supportedHelmVersion),
@@ -53,14 +69,14 @@ describe("the Helm the harness runs", () => {
     expect(three.stderr).toMatch(
       /Helm v3\.\S+ is built from its Go modules \(.*tools\/helm\/go\.mod\).*Go is not on PATH/,
     );
-    expect(three.stderr).toMatch(/install Go 1\.26 or later, or install Helm 3\.17\+/);
+    expect(three.stderr).toMatch(/install Go 1\.26(\.0)? or later, or install Helm 3\.17\+/);
   }, 600_000);
 
   test("with neither Go nor helm, auto fails naming what to install", async () => {
     const result = await resolveWith("auto");
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
-      /Helm v4\.\S+ is built from its Go modules.*install Go 1\.26 or later.*\(no helm on PATH\)/,
+      /Helm v4\.\S+ is built from its Go modules.*install Go 1\.26(\.0)? or later.*\(no helm on PATH\)/,
     );
   }, 600_000);
 });

@@ -15,12 +15,12 @@ describe("upstream chart resolution", () => {
   });
 
   test("refuses a version that is not semantic", async () => {
-    const helm = await Helm.resolve("4");
+    const helm = await Helm.fromSettings();
     await expect(resolveUpstreamChart(helm, "latest")).rejects.toThrow(/"latest" is not a semantic version/);
   });
 
   test("names the folder to fill when a version is neither cached nor reachable", async () => {
-    const helm = await Helm.resolve("4");
+    const helm = await Helm.fromSettings();
     const empty = scratchDir("chart-cache-");
     process.env.VALKEY_HARNESS_CACHE = empty;
     const resolution = resolveUpstreamChart(helm, "0.0.1");
