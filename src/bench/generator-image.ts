@@ -99,15 +99,18 @@ export interface PlacedImage {
   pullPolicy: "Never" | "IfNotPresent";
 }
 
+/** Pulls an image onto every node the generators may run on (one short pod per node). */
+export type PrePull = (image: PlacedImage) => Promise<void>;
+
 /**
  * Puts the generator image where the cluster's nodes find it: loaded into the nodes of a
  * cluster the harness started; pushed to VALKEY_REGISTRY for a cluster of your own.
  */
-export function placeGeneratorImage(cluster: Cluster, image: string): Promise<PlacedImage> {
+export function placeGeneratorImage(cluster: Cluster, image: string, prePull: PrePull): Promise<PlacedImage> {
   const key = `${cluster.kubeconfigPath} ${image}`;
   let placed = placements.get(key);
   if (!placed) {
-    placed = place(cluster, image);
+    placed = place(cluster, image, prePull);
     placements.set(key, placed);
     placed.catch(() => placements.delete(key));
   }
@@ -117,7 +120,7 @@ export function placeGeneratorImage(cluster: Cluster, image: string): Promise<Pl
 /** Once per cluster and image in a process (every run of every in-cluster path asks). */
 const placements = new Map<string, Promise<PlacedImage>>();
 
-async function place(cluster: Cluster, image: string): Promise<PlacedImage> {
+async function place(cluster: Cluster, image: string, prePull: PrePull): Promise<PlacedImage> {
   if (cluster.imageLoading) {
     await cluster.imageLoading.load([image]);
     return { image, pullPolicy: "Never" };
@@ -131,5 +134,9 @@ async function place(cluster: Cluster, image: string): Promise<PlacedImage> {
   const target = underRegistry(image, registry);
   await runOrThrow("docker", ["tag", image, target]);
   await runOrThrow("docker", ["push", "-q", target]);
-  return { image: target, pullPolicy: "IfNotPresent" };
+  await run("docker", ["rmi", target]);
+  const placed: PlacedImage = { image: target, pullPolicy: "IfNotPresent" };
+  // Pulled once onto every node before any run: a run's common start then waits for no pull.
+  await prePull(placed);
+  return placed;
 }

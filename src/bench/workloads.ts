@@ -13,7 +13,7 @@ import {
 } from "./common.ts";
 import { disruptionWorkloads } from "./disruption.ts";
 import { generatorImage, placeGeneratorImage } from "./generator-image.ts";
-import { runGeneratorsInCluster } from "./in-cluster.ts";
+import { prePullGenerator, runGeneratorsInCluster } from "./in-cluster.ts";
 import type { LoadEngine, LoadSettings } from "./load.ts";
 import { persistenceWorkload } from "./persistence.ts";
 import { progressLine } from "./progress.ts";
@@ -32,6 +32,12 @@ export interface WorkloadOptions {
   only?: readonly string[];
   /** Counts of in-cluster generator pods the closed cache loops also run with (VALKEY_BENCH_GENERATORS). */
   generators?: readonly number[];
+  /**
+   * Load from inside the cluster only (a cluster of your own, reached by VALKEY_KUBECONFIG):
+   * the closed cache loops on their in-cluster paths; every host-side path would measure
+   * this machine and its tunnel, not the release.
+   */
+  inClusterOnly?: boolean;
 }
 
 function generatorPath(settings: LoadSettings, threads: number, engine: LoadEngine = "ioredis"): BenchPath {
@@ -57,7 +63,9 @@ function inClusterPath(settings: LoadSettings, n: number): BenchPath {
     unit: "ops/s",
     run: async (context, label) => {
       // Built and placed before the run's counters (the first run only: both are kept).
-      const image = await placeGeneratorImage(context.cluster, await generatorImage(context.image));
+      const image = await placeGeneratorImage(context.cluster, await generatorImage(context.image), (placed) =>
+        prePullGenerator(context.cluster, context.release.namespace, placed),
+      );
       return verifiedRun(
         context,
         label,
@@ -88,7 +96,12 @@ function inClusterPath(settings: LoadSettings, n: number): BenchPath {
 }
 
 /** cache-p16 and cache-p1: one closed loop on three paths with equal settings and equal, verified work. */
-function cacheClosedLoop(pipeline: number, operations: number, generators: readonly number[] = []): Workload {
+function cacheClosedLoop(
+  pipeline: number,
+  operations: number,
+  generators: readonly number[] = [],
+  inClusterOnly = false,
+): Workload {
   const settings = closedCache(pipeline, operations);
   const id = `cache-p${pipeline}`;
   const reference = (where: "host" | "in-cluster"): BenchPath => ({
@@ -123,16 +136,16 @@ function cacheClosedLoop(pipeline: number, operations: number, generators: reado
         },
       ),
   });
-  return {
+  const workload: Workload = {
     id,
     name: `Cache, closed loop, pipeline ${pipeline}: GET over ${settings.keySpace} preloaded ${settings.valueBytes}-byte values (valkey-benchmark's key names)`,
     latency: pipeline > 1 ? `round trip of a ${pipeline}-command pipeline` : "round trip of one command",
     settings: { ...settings, threads: THREADS },
     prepare: (context) => preloadKeySpace(context.address, context.credentials, settings.keySpace, settings.valueBytes),
     paths: [
-      generatorPath(settings, THREADS),
-      generatorPath(settings, THREADS, "lean"),
-      reference("host"),
+      ...(inClusterOnly
+        ? []
+        : [generatorPath(settings, THREADS), generatorPath(settings, THREADS, "lean"), reference("host")]),
       reference("in-cluster"),
       ...generators.map((n) => inClusterPath(settings, n)),
     ],
@@ -175,6 +188,10 @@ function cacheClosedLoop(pipeline: number, operations: number, generators: reado
         : []),
     ],
   };
+  // Ratios only between paths this run measures (the in-cluster-only run has no host paths).
+  const measured = new Set(workload.paths.map((p) => `${id}/${p.id}`));
+  workload.ratios = workload.ratios?.filter((r) => measured.has(r.numerator) && measured.has(r.denominator));
+  return workload;
 }
 
 function cacheOpenLoop(rate: number): Workload {
@@ -290,21 +307,30 @@ function realtime(): Workload {
 /** Every workload of the release benchmark, in the order they run. */
 export function benchWorkloads(options: WorkloadOptions): Workload[] {
   const tlsFits = (PROFILE_ENVIRONMENTS.tls ?? []).includes(options.env ?? "dev-01");
-  const all = [
-    cacheClosedLoop(16, 200_000, options.generators),
-    cacheClosedLoop(1, 60_000, options.generators),
-    cacheOpenLoop(options.openLoopRate),
-    sessions(),
-    realtime(),
-    ...disruptionWorkloads(options.openLoopRate),
-    persistenceWorkload(),
-    ...(tlsFits ? [tlsWorkload()] : []),
+  const closed = [
+    cacheClosedLoop(16, 200_000, options.generators, options.inClusterOnly),
+    cacheClosedLoop(1, 60_000, options.generators, options.inClusterOnly),
   ];
+  if (options.inClusterOnly && (options.generators ?? []).length === 0)
+    throw new Error(
+      "a cluster of your own is benchmarked from inside it: VALKEY_BENCH_GENERATORS=none leaves nothing to run there",
+    );
+  const all = options.inClusterOnly
+    ? closed
+    : [
+        ...closed,
+        cacheOpenLoop(options.openLoopRate),
+        sessions(),
+        realtime(),
+        ...disruptionWorkloads(options.openLoopRate),
+        persistenceWorkload(),
+        ...(tlsFits ? [tlsWorkload()] : []),
+      ];
   if (!options.only) return all;
   const unknown = options.only.filter((id) => !all.some((w) => w.id === id));
   if (unknown.length > 0)
     throw new Error(
-      `VALKEY_BENCH_WORKLOADS names ${unknown.join(", ")}, not a workload of ${options.env ?? "dev-01"} (workloads: ${all.map((w) => w.id).join(", ")})`,
+      `VALKEY_BENCH_WORKLOADS names ${unknown.join(", ")}, not a workload of ${options.env ?? "dev-01"}${options.inClusterOnly ? " on a cluster of your own" : ""} (workloads: ${all.map((w) => w.id).join(", ")})`,
     );
   return all.filter((w) => options.only?.includes(w.id));
 }

@@ -7,7 +7,12 @@ import type { StartedTestContainer } from "testcontainers";
 import { reportCleanupFailure } from "../cleanup-log.ts";
 import { writeFileAtomic } from "../files.ts";
 import { builtImages, type ImageSet } from "../images/index.ts";
-import { findLocalRegistryContainer, LOCAL_REGISTRY_NAME, mirrorFiles } from "../images/registry.ts";
+import {
+  findLocalRegistryContainer,
+  imagesFromRegistry,
+  LOCAL_REGISTRY_NAME,
+  mirrorFiles,
+} from "../images/registry.ts";
 import { chooseImages } from "../images/source.ts";
 import { isNodeReady, Kube, waitFor } from "../kube/index.ts";
 import { run, runOrThrow } from "../process.ts";
@@ -408,7 +413,15 @@ export async function useExistingCluster(
   log: (line: string) => void = console.log,
 ): Promise<ClusterInfo> {
   const info: ClusterInfo = { kind: "existing", kubeconfig: readFileSync(kubeconfigPath, "utf8"), hostPorts: {} };
-  const built = (await dockerAnswers()) ? await builtImages().catch(() => undefined) : undefined;
+  const docker = await dockerAnswers();
+  // VALKEY_REGISTRY names where this cluster pulls the harness's images from: the chart runs those.
+  const registry = setting("VALKEY_REGISTRY");
+  if (docker && registry) {
+    info.images = await imagesFromRegistry(registry);
+    log(`[cluster] the nodes of ${kubeconfigPath} pull the harness's images from VALKEY_REGISTRY=${registry}`);
+    return info;
+  }
+  const built = docker ? await builtImages().catch(() => undefined) : undefined;
   if (built) {
     const nodes = (await new Kube(kubeConfigOf(info)).core.listNode()).items;
     const onEveryNode = (image: string) =>

@@ -5,8 +5,9 @@ import { describe, expect } from "vitest";
 import { runWorkload } from "../../src/bench/runner.ts";
 import type { BenchContext } from "../../src/bench/workload.ts";
 import { benchWorkloads } from "../../src/bench/workloads.ts";
+import type { Release } from "../../src/chart/release.ts";
 import { wrapperVersion } from "../../src/chart/wrapper.ts";
-import type { HostAccess } from "../../src/cluster/index.ts";
+import type { Cluster, HostAccess } from "../../src/cluster/index.ts";
 import { readProfile } from "../../src/durability/profiles.ts";
 import { profileFile } from "../../src/environments.ts";
 import { waitFor } from "../../src/kube/index.ts";
@@ -39,31 +40,32 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     releases,
     skip,
   }) => {
-    const image = cluster.info.images?.valkey;
-    if (!image || !cluster.hostAccess)
-      skip("the benchmark needs the harness's own cluster (its images and host ports)");
+    // A cluster of your own (no host ports): load from inside it only, control through a port-forward.
+    const ownCluster = !cluster.hostAccess;
+    const image = cluster.info.images?.valkey ?? (ownCluster ? await serverImage(cluster, release) : undefined);
+    if (!image) skip("the benchmark needs the Valkey image of the release (valkey-benchmark comes from it)");
     const workloads = benchWorkloads({
       openLoopRate: setting("VALKEY_BENCH_RATE"),
       env,
       only,
       generators,
+      inClusterOnly: ownCluster,
     });
     const chromium = await findChromium();
     if (!chromium && isCI()) {
       throw new Error("no headless Chromium to check the HTML report: apt-get install chromium-headless-shell");
     }
-    // The load path: a NodePort published on 127.0.0.1, not a port-forward tunnel.
+    // The load path: a NodePort published on 127.0.0.1, not a port-forward tunnel. On a
+    // cluster of your own the port-forward carries only the preload and INFO; the load
+    // comes from inside.
     const selector =
       (await cluster.kube.core.readNamespacedService({ name: release.fullname, namespace: release.namespace })).spec
         ?.selector ?? {};
-    const address = await (cluster.hostAccess as HostAccess).exposeToHost(
-      release.namespace,
-      "bench-primary",
-      selector,
-      6379,
-    );
+    const address = ownCluster
+      ? await release.endpoint("primary")
+      : await (cluster.hostAccess as HostAccess).exposeToHost(release.namespace, "bench-primary", selector, 6379);
     // The published port accepts at once; the Service's rules take a moment to follow.
-    await waitFor("the NodePort to reach Valkey", () => rawPing(address), { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor("the primary to answer", () => rawPing(address), { timeoutMs: 60_000, intervalMs: 250 });
     const hostAccess = cluster.hostAccess as HostAccess;
     const profiles = new Map<string, ReturnType<NonNullable<BenchContext["profile"]>>>();
     const context: BenchContext = {
@@ -146,13 +148,17 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
           node: process.version,
           platform: process.platform,
         },
-        loadPath: `host -> 127.0.0.1:${address.port} (NodePort published by the server node's container) -> kube-proxy -> the primary pod; the in-cluster reference runs as a Job against the primary Service${generators.length > 0 ? `; lean-cluster-N: N pods of the harness's generator image, spread over the nodes, against the primary Service (N = ${generators.join(", ")})` : ""}`,
+        loadPath: ownCluster
+          ? `from inside the cluster only (a cluster of your own): valkey-benchmark as a Job and lean-cluster-N, N pods of the harness's generator image spread over the nodes (N = ${generators.join(", ")}), against the primary Service; this machine only preloads the keys and reads INFO, through a port-forward`
+          : `host -> 127.0.0.1:${address.port} (NodePort published by the server node's container) -> kube-proxy -> the primary pod; the in-cluster reference runs as a Job against the primary Service${generators.length > 0 ? `; lean-cluster-N: N pods of the harness's generator image, spread over the nodes, against the primary Service (N = ${generators.join(", ")})` : ""}`,
       },
       workloads,
       paths,
     );
-    const written = writeReport(reportName, report, benchMarkdown(report));
-    const html = join(REPORTS, `${reportName}.html`);
+    // A cluster of your own gets a report of its own name: it never stands in for the whole benchmark.
+    const name = ownCluster ? `${reportName}-own-cluster` : reportName;
+    const written = writeReport(name, report, benchMarkdown(report));
+    const html = join(REPORTS, `${name}.html`);
     writeFileSync(html, benchHtml(report));
     console.log(`[bench] ${report.ratios.map((x) => `${x.name}=${x.value}`).join(" ")} -> ${written.json}, ${html}`);
     if (chromium) {
@@ -169,3 +175,10 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
     for (const path of paths) expect(path.opsPerSecondMedian, path.path).toBeGreaterThan(0);
   });
 });
+
+/** The image of the release's server container, as its pod 0 runs it. */
+async function serverImage(cluster: Cluster, release: Release): Promise<string | undefined> {
+  const pod = await cluster.kube.core.readNamespacedPod({ namespace: release.namespace, name: release.podName(0) });
+  const containers = pod.spec?.containers ?? [];
+  return (containers.find((c) => c.name === "valkey") ?? containers[0])?.image;
+}

@@ -195,6 +195,42 @@ describe("the benchmark's workloads", () => {
       /VALKEY_BENCH_WORKLOADS names cache-p2.*workloads: cache-p16, cache-p1/,
     );
   });
+
+  test("the closed cache loops run in-cluster generators for every count asked, with ratios between measured paths only", () => {
+    const [p16] = benchWorkloads({ openLoopRate: 10_000, generators: [1, 4], only: ["cache-p16"] });
+    expect(p16?.paths.map((p) => p.id)).toEqual([
+      "generator-host",
+      "lean-host",
+      "valkey-benchmark-host",
+      "valkey-benchmark-in-cluster",
+      "lean-cluster-1",
+      "lean-cluster-4",
+    ]);
+    expect(p16?.ratios?.map((r) => r.name)).toContain("cluster-4-vs-1-p16");
+    expect(p16?.ratios?.map((r) => r.name)).toContain("cluster-1-vs-valkey-benchmark-in-cluster-p16");
+  });
+
+  test("a cluster of your own is loaded from inside only: no host path, no ratio naming one", () => {
+    const workloads = benchWorkloads({ openLoopRate: 10_000, generators: [1, 2], inClusterOnly: true });
+    expect(workloads.map((w) => w.id)).toEqual(["cache-p16", "cache-p1"]);
+    for (const workload of workloads) {
+      expect(workload.paths.map((p) => p.id)).toEqual([
+        "valkey-benchmark-in-cluster",
+        "lean-cluster-1",
+        "lean-cluster-2",
+      ]);
+      expect(
+        workload.ratios?.flatMap((r) => [r.numerator, r.denominator]).every((path) => !path.includes("-host")),
+      ).toBe(true);
+      expect(workload.ratios?.length).toBe(2);
+    }
+    expect(() => benchWorkloads({ openLoopRate: 10_000, generators: [], inClusterOnly: true })).toThrow(
+      /VALKEY_BENCH_GENERATORS=none leaves nothing to run there/,
+    );
+    expect(() =>
+      benchWorkloads({ openLoopRate: 10_000, generators: [1], inClusterOnly: true, only: ["sessions"] }),
+    ).toThrow(/not a workload of dev-01 on a cluster of your own/);
+  });
 });
 
 describe("load settings and valkey-benchmark output", () => {
