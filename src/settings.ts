@@ -171,7 +171,7 @@ const SPECS = {
     accepts: "host:port of a registry, e.g. 127.0.0.1:5000",
     default: "unset: the public registries",
     description:
-      "A registry holding the harness's images under their own names (npm run registry -- up fills one on 127.0.0.1); used when the images come from a registry",
+      "A registry holding the harness's images under their own names (npm run registry -- up fills one on 127.0.0.1); used when the images come from a registry, and on a cluster of your own (VALKEY_KUBECONFIG) as the registry its nodes pull the harness's images (and the benchmark's generator image) from",
     parse: (raw) => {
       if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/.test(raw)) {
         throw new Invalid(
