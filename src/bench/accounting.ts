@@ -37,6 +37,9 @@ export interface ServerCounters {
   hits: number;
   misses: number;
   commands: number;
+  /** Bytes valkey-server read from and wrote to its clients (INFO stats total_net_input_bytes, total_net_output_bytes). */
+  bytesIn: number;
+  bytesOut: number;
   /** CPU seconds valkey-server used so far (user + system), from INFO cpu. */
   cpuSeconds: number;
 }
@@ -50,6 +53,8 @@ export async function serverCounters(endpoint: Endpoint, credentials: Credential
       hits: Number(info.keyspace_hits),
       misses: Number(info.keyspace_misses),
       commands: Number(info.total_commands_processed),
+      bytesIn: Number(info.total_net_input_bytes),
+      bytesOut: Number(info.total_net_output_bytes),
       cpuSeconds: Number(info.used_cpu_user) + Number(info.used_cpu_sys),
     };
   } finally {
@@ -62,6 +67,8 @@ export function counterDelta(before: ServerCounters, after: ServerCounters): Ser
     hits: after.hits - before.hits,
     misses: after.misses - before.misses,
     commands: after.commands - before.commands,
+    bytesIn: after.bytesIn - before.bytesIn,
+    bytesOut: after.bytesOut - before.bytesOut,
     cpuSeconds: Number((after.cpuSeconds - before.cpuSeconds).toFixed(3)),
   };
 }

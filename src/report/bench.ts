@@ -21,6 +21,10 @@ export interface RunSample {
   /** Keyspace hits and misses the primary counted during the run (INFO stats, before and after). */
   hits?: number;
   misses?: number;
+  /** The work the primary saw during the run (INFO stats, before and after): commands, bytes from and to clients. */
+  commands?: number;
+  bytesIn?: number;
+  bytesOut?: number;
   /** CPU seconds per million operations: of the load's client (generator or valkey-benchmark), of valkey-server. */
   clientCpuPerMillion?: number;
   serverCpuPerMillion?: number;
@@ -52,6 +56,10 @@ export interface PathResult {
   /** Keyspace hits and misses over all runs, counted on the primary (equal work: a cache path misses nothing). */
   hits?: number;
   misses?: number;
+  /** Commands and bytes from and to clients over all runs, counted on the primary. */
+  commands?: number;
+  bytesIn?: number;
+  bytesOut?: number;
   clientCpuPerMillionMedian?: number;
   serverCpuPerMillionMedian?: number;
   /** Most runs were client-bound: read the throughput as the client's limit, not the server's. */
@@ -155,6 +163,13 @@ export function summarisePath(
     ...(runs.some((r) => r.hits !== undefined)
       ? { hits: runs.reduce((n, r) => n + (r.hits ?? 0), 0), misses: runs.reduce((n, r) => n + (r.misses ?? 0), 0) }
       : {}),
+    ...(runs.some((r) => r.commands !== undefined)
+      ? {
+          commands: runs.reduce((n, r) => n + (r.commands ?? 0), 0),
+          bytesIn: runs.reduce((n, r) => n + (r.bytesIn ?? 0), 0),
+          bytesOut: runs.reduce((n, r) => n + (r.bytesOut ?? 0), 0),
+        }
+      : {}),
     clientCpuPerMillionMedian: medianOf((r) => r.clientCpuPerMillion),
     serverCpuPerMillionMedian: medianOf((r) => r.serverCpuPerMillion),
     ...(runs.some((r) => r.clientBound !== undefined)
@@ -165,6 +180,11 @@ export function summarisePath(
 }
 
 const dash = (value: number | undefined) => (value === undefined ? "-" : value);
+/** The work the primary saw on a path, over all its runs: commands, and MB read from / written to clients. */
+export const workText = (p: Pick<PathResult, "commands" | "bytesIn" | "bytesOut">) =>
+  p.commands === undefined
+    ? "-"
+    : `${p.commands}; ${((p.bytesIn ?? 0) / 1e6).toFixed(1)} / ${((p.bytesOut ?? 0) / 1e6).toFixed(1)} MB`;
 /** In-cluster generators: where each ran and what it did, in the run nearest the median. */
 const generatorNotes = (paths: PathResult[]) =>
   paths.flatMap((p) => {
@@ -276,6 +296,7 @@ export function benchMarkdown(report: BenchReport): string {
         "p99.9 ms",
         "errors",
         "hits / misses",
+        "commands; MB in / out",
         "client CPU s per M ops",
         "server CPU s per M ops",
         "runs",
@@ -291,6 +312,7 @@ export function benchMarkdown(report: BenchReport): string {
           dash(p.p999MillisMedian),
           errorText(p.errors),
           p.hits === undefined ? "-" : `${p.hits} / ${p.misses}`,
+          workText(p),
           dash(p.clientCpuPerMillionMedian),
           dash(p.serverCpuPerMillionMedian),
           p.runs.length,
@@ -385,7 +407,7 @@ export function benchHtml(report: BenchReport): string {
       const rows = paths
         .map(
           (p) =>
-            `<tr><td>${escapeHtml(p.description)}${p.clientBound ? " <b>(client-bound)</b>" : ""}</td><td>${p.opsPerSecondMedian} ${escapeHtml(p.unit)}</td><td>${p.p50MillisMedian}</td><td>${dash(p.p90MillisMedian)}</td><td>${p.p99MillisMedian}</td><td>${dash(p.p999MillisMedian)}</td><td>${escapeHtml(errorText(p.errors))}</td><td>${p.hits === undefined ? "-" : `${p.hits} / ${p.misses}`}</td><td>${dash(p.clientCpuPerMillionMedian)}</td><td>${dash(p.serverCpuPerMillionMedian)}</td></tr>`,
+            `<tr><td>${escapeHtml(p.description)}${p.clientBound ? " <b>(client-bound)</b>" : ""}</td><td>${p.opsPerSecondMedian} ${escapeHtml(p.unit)}</td><td>${p.p50MillisMedian}</td><td>${dash(p.p90MillisMedian)}</td><td>${p.p99MillisMedian}</td><td>${dash(p.p999MillisMedian)}</td><td>${escapeHtml(errorText(p.errors))}</td><td>${p.hits === undefined ? "-" : `${p.hits} / ${p.misses}`}</td><td>${escapeHtml(workText(p))}</td><td>${dash(p.clientCpuPerMillionMedian)}</td><td>${dash(p.serverCpuPerMillionMedian)}</td></tr>`,
         )
         .join("");
       return `<section id="${escapeHtml(w.id)}"><h2>${escapeHtml(w.name)}</h2>
@@ -402,7 +424,7 @@ ${paths
       .map((r) => timelineChart(`${p.path}: per second through the disruption`, r.timeline ?? [], r.events ?? [])),
   )
   .join("\n")}
-<table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th><th>hits / misses</th><th>client CPU s/M</th><th>server CPU s/M</th></tr>${rows}</table>
+<table><tr><th>path</th><th>throughput</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>errors</th><th>hits / misses</th><th>commands; MB in / out</th><th>client CPU s/M</th><th>server CPU s/M</th></tr>${rows}</table>
 ${lagNote(paths)
   .map((line) => `<p>${escapeHtml(line)}</p>`)
   .join("")}

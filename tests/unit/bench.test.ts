@@ -22,6 +22,7 @@ import {
   settingsRows,
   summarisePath,
   versionRows,
+  workText,
 } from "../../src/report/bench.ts";
 
 /** Three runs around `opsPerSecond` and `p99`, `spread` apart from smallest to largest (a share of the median). */
@@ -172,6 +173,27 @@ describe("benchmark report comparison", () => {
     expect(path).toMatchObject({ path: "w/p", opsPerSecondMedian: 2, p50MillisMedian: 2, p99MillisMedian: 8 });
     expect(path.p90MillisMedian).toBeUndefined();
     expect(path.errors).toEqual({ TIMEOUT: 3, NOREPLICAS: 1 });
+  });
+});
+
+describe("the work a path did, as the report states it", () => {
+  test("adds every run's commands and bytes from the primary's INFO, and prints them beside the figures", () => {
+    const run = (commands: number) => ({
+      opsPerSecond: 1000,
+      p50Millis: 0.1,
+      p99Millis: 1,
+      hits: commands,
+      misses: 0,
+      commands,
+      bytesIn: commands * 36,
+      bytesOut: commands * 263,
+    });
+    const path = summarisePath("cache-p16", "lean-host", "lean generator", "ops/s", [run(200_000), run(200_010)]);
+    expect([path.commands, path.bytesIn, path.bytesOut]).toEqual([400_010, 14_400_360, 105_202_630]);
+    expect(workText(path)).toBe("400010; 14.4 / 105.2 MB");
+    expect(workText(summarisePath("x", "y", "z", "ops/s", [{ opsPerSecond: 1, p50Millis: 1, p99Millis: 1 }]))).toBe(
+      "-",
+    );
   });
 });
 
