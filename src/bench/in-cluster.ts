@@ -53,6 +53,10 @@ const START_ALLOWANCE_MS = 10_000;
 /** How far a generator's first command may lag the common start before the run is refused as not concurrent. */
 const MAX_START_SPREAD_MS = 1_000;
 const RESULT_PREFIX = "GENERATOR_RESULT ";
+/** The nodes a generator can run on: its image holds a Linux x64 Node. */
+const GENERATOR_NODES = { "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64" };
+/** A pod waiting for an image it cannot get: the pull failed, no use waiting out the deadline. */
+const PULL_FAILURES = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"];
 
 /** Splits a load into `n` shares of connections and operations (the first shares take the remainders). */
 export function splitLoad(settings: LoadSettings, n: number): LoadShare[] {
@@ -148,6 +152,8 @@ export async function runGeneratorsInCluster(
             restartPolicy: "Never",
             automountServiceAccountToken: false,
             securityContext: restrictedPod(1000),
+            // The image holds a Linux x64 Node.
+            nodeSelector: GENERATOR_NODES,
             topologySpreadConstraints: [
               {
                 maxSkew: 1,
@@ -248,7 +254,10 @@ async function podsReport(cluster: Cluster, namespace: string, job: string): Pro
  */
 export async function prePullGenerator(cluster: Cluster, namespace: string, image: PlacedImage): Promise<void> {
   const nodes = (await cluster.kube.core.listNode()).items.filter(
-    (node) => !node.spec?.unschedulable && !(node.spec?.taints ?? []).some((t) => t.effect === "NoSchedule"),
+    (node) =>
+      !node.spec?.unschedulable &&
+      !(node.spec?.taints ?? []).some((t) => t.effect === "NoSchedule") &&
+      Object.entries(GENERATOR_NODES).every(([key, value]) => node.metadata?.labels?.[key] === value),
   );
   const n = Math.max(1, nodes.length);
   const batch = cluster.kube.config.makeApiClient(BatchV1Api);
@@ -270,6 +279,8 @@ export async function prePullGenerator(cluster: Cluster, namespace: string, imag
             restartPolicy: "Never",
             automountServiceAccountToken: false,
             securityContext: restrictedPod(1000),
+            // The image holds a Linux x64 Node.
+            nodeSelector: GENERATOR_NODES,
             topologySpreadConstraints: [
               {
                 maxSkew: 1,
@@ -299,13 +310,18 @@ export async function prePullGenerator(cluster: Cluster, namespace: string, imag
       `the generator image pulled onto ${n} node(s)`,
       async () => {
         const job = await batch.readNamespacedJob({ name, namespace });
-        lastPods = await podsReport(cluster, namespace, name);
         if (job.status?.failed || job.status?.conditions?.some((c) => c.type === "Failed" && c.status === "True"))
           return "failed";
-        return (job.status?.succeeded ?? 0) >= n ? "pulled" : undefined;
+        if ((job.status?.succeeded ?? 0) >= n) return "pulled";
+        const pods = await cluster.kube.pods(namespace, `generators=${name}`);
+        lastPods = await podsReport(cluster, namespace, name);
+        const waiting = pods.map((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? "");
+        return waiting.some((reason) => PULL_FAILURES.includes(reason)) ? "failed" : undefined;
       },
       { timeoutMs: 600_000, intervalMs: 1000 },
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; the pods:\n${lastPods}`);
+    });
     if (outcome === "failed") throw new Error(`pulling ${image.image} onto the nodes failed; the pods:\n${lastPods}`);
   } finally {
     await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background" }).catch(() => undefined);

@@ -134,7 +134,7 @@ export async function benchmarkInCluster(
 ): Promise<ReferenceResult> {
   const batch = cluster.kube.config.makeApiClient(BatchV1Api);
   const name = `valkey-benchmark-${command}-${Date.now().toString(36)}`;
-  const args = referenceArgs(settings, `${service}.${namespace}.svc.cluster.local`, 6379, command, credentials);
+  const args = referenceArgs(settings, `${service}.${namespace}.svc`, 6379, command, credentials);
   await batch.createNamespacedJob({
     namespace,
     body: {

@@ -403,10 +403,12 @@ export async function waitForPodRoutes(info: ClusterInfo, timeoutMs = 60_000): P
 }
 
 /**
- * Uses a cluster the user already has (kind, EKS, GKE, ...) through its kubeconfig. When
- * every node already holds the harness's built images (their names in the nodes' status,
- * as on a cluster from `npm run cluster -- up` or a kind cluster they were loaded into),
- * the chart runs them; otherwise the chart's own images are pulled from their registries.
+ * Uses a cluster the user already has (kind, EKS, GKE, ...) through its kubeconfig. With
+ * VALKEY_REGISTRY set, its nodes pull the harness's images from there and the chart runs
+ * them. Else, when every node already holds the harness's built images (their names in
+ * the nodes' status, as on a cluster from `npm run cluster -- up` or a kind cluster they
+ * were loaded into), the chart runs them; otherwise the chart's own images are pulled
+ * from their registries.
  */
 export async function useExistingCluster(
   kubeconfigPath: string,
@@ -417,7 +419,18 @@ export async function useExistingCluster(
   // VALKEY_REGISTRY names where this cluster pulls the harness's images from: the chart runs those.
   const registry = setting("VALKEY_REGISTRY");
   if (docker && registry) {
-    info.images = await imagesFromRegistry(registry);
+    const pulled = await imagesFromRegistry(registry);
+    // The registry's node image names the versions of the harness's clusters; this one reports its own.
+    const [node] = (await new Kube(kubeConfigOf(info)).core.listNode()).items;
+    info.images = {
+      ...pulled,
+      versions: {
+        kubernetes: node?.status?.nodeInfo?.kubeletVersion ?? "",
+        containerd: (node?.status?.nodeInfo?.containerRuntimeVersion ?? "").replace(/^containerd:\/\//, "v"),
+        etcd: "",
+        coredns: "",
+      },
+    };
     log(`[cluster] the nodes of ${kubeconfigPath} pull the harness's images from VALKEY_REGISTRY=${registry}`);
     return info;
   }

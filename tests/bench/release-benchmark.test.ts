@@ -42,6 +42,10 @@ describe.skipIf(!!clusterUnavailable || !setting("VALKEY_BENCH"))(`benchmark of 
   }) => {
     // A cluster of your own (no host ports): load from inside it only, control through a port-forward.
     const ownCluster = !cluster.hostAccess;
+    if (ownCluster && generators.length > 0 && !setting("VALKEY_REGISTRY"))
+      throw new Error(
+        "a cluster of your own is benchmarked from inside it: set VALKEY_REGISTRY to a registry its nodes pull from (the generator image is pushed there)",
+      );
     const image = cluster.info.images?.valkey ?? (ownCluster ? await serverImage(cluster, release) : undefined);
     if (!image) skip("the benchmark needs the Valkey image of the release (valkey-benchmark comes from it)");
     const workloads = benchWorkloads({
