@@ -1,4 +1,4 @@
-import { BatchV1Api, type V1Pod } from "@kubernetes/client-node";
+import { BatchV1Api, type V1Container, type V1Job, type V1Pod } from "@kubernetes/client-node";
 import { type Cluster, RESTRICTED_CONTAINER, restrictedPod } from "../cluster/index.ts";
 import { waitFor } from "../kube/index.ts";
 import type { Credentials, Endpoint } from "../valkey/index.ts";
@@ -138,50 +138,18 @@ export async function runGeneratorsInCluster(
   const labels = { "valkey-client": "true", "app.kubernetes.io/name": "valkey-harness-generator", generators: name };
   await batch.createNamespacedJob({
     namespace,
-    body: {
-      metadata: { name, labels },
-      spec: {
-        completions: n,
-        parallelism: n,
-        completionMode: "Indexed",
-        backoffLimit: 0,
-        activeDeadlineSeconds: Math.ceil(allowanceMs / 1000) + settings.maxSeconds + 60,
-        template: {
-          metadata: { labels },
-          spec: {
-            restartPolicy: "Never",
-            automountServiceAccountToken: false,
-            securityContext: restrictedPod(1000),
-            // The image holds a Linux x64 Node.
-            nodeSelector: GENERATOR_NODES,
-            topologySpreadConstraints: [
-              {
-                maxSkew: 1,
-                topologyKey: "kubernetes.io/hostname",
-                whenUnsatisfiable: "DoNotSchedule",
-                // Nodes the pods may not run on (tainted control planes) are no domain to spread over.
-                nodeTaintsPolicy: "Honor",
-                labelSelector: { matchLabels: { generators: name } },
-              },
-            ],
-            containers: [
-              {
-                name: "generator",
-                image: image.image,
-                // Loaded into the harness's nodes (never pulled), or pushed to VALKEY_REGISTRY.
-                imagePullPolicy: image.pullPolicy,
-                securityContext: RESTRICTED_CONTAINER,
-                resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
-                env: [
-                  { name: "VALKEY_GENERATOR", value: JSON.stringify(config) },
-                  { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
-                ],
-              },
-            ],
-          },
-        },
-      },
-    },
+    body: spreadJob(name, n, labels, Math.ceil(allowanceMs / 1000) + settings.maxSeconds + 60, {
+      name: "generator",
+      image: image.image,
+      // Loaded into the harness's nodes (never pulled), or pushed to VALKEY_REGISTRY.
+      imagePullPolicy: image.pullPolicy,
+      securityContext: RESTRICTED_CONTAINER,
+      resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { memory: "512Mi" } },
+      env: [
+        { name: "VALKEY_GENERATOR", value: JSON.stringify(config) },
+        { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+      ],
+    }),
   });
   let lastPods = "(no pods yet)";
   try {
@@ -265,44 +233,13 @@ export async function prePullGenerator(cluster: Cluster, namespace: string, imag
   const labels = { "app.kubernetes.io/name": "valkey-harness-generator", generators: name };
   await batch.createNamespacedJob({
     namespace,
-    body: {
-      metadata: { name, labels },
-      spec: {
-        completions: n,
-        parallelism: n,
-        completionMode: "Indexed",
-        backoffLimit: 0,
-        activeDeadlineSeconds: 600,
-        template: {
-          metadata: { labels },
-          spec: {
-            restartPolicy: "Never",
-            automountServiceAccountToken: false,
-            securityContext: restrictedPod(1000),
-            // The image holds a Linux x64 Node.
-            nodeSelector: GENERATOR_NODES,
-            topologySpreadConstraints: [
-              {
-                maxSkew: 1,
-                topologyKey: "kubernetes.io/hostname",
-                whenUnsatisfiable: "DoNotSchedule",
-                nodeTaintsPolicy: "Honor",
-                labelSelector: { matchLabels: { generators: name } },
-              },
-            ],
-            containers: [
-              {
-                name: "generator",
-                image: image.image,
-                imagePullPolicy: image.pullPolicy,
-                securityContext: RESTRICTED_CONTAINER,
-                command: ["/bin/node", "-e", "0"],
-              },
-            ],
-          },
-        },
-      },
-    },
+    body: spreadJob(name, n, labels, 600, {
+      name: "generator",
+      image: image.image,
+      imagePullPolicy: image.pullPolicy,
+      securityContext: RESTRICTED_CONTAINER,
+      command: ["/bin/node", "-e", "0"],
+    }),
   });
   let lastPods = "(no pods yet)";
   try {
@@ -326,4 +263,47 @@ export async function prePullGenerator(cluster: Cluster, namespace: string, imag
   } finally {
     await batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background" }).catch(() => undefined);
   }
+}
+
+/**
+ * An Indexed Job of `n` pods of one container, spread over the nodes at most one apart
+ * (tainted nodes are no domain to spread over), on the nodes the generator image can run
+ * on, restricted Pod Security.
+ */
+function spreadJob(
+  name: string,
+  n: number,
+  labels: Record<string, string>,
+  deadlineSeconds: number,
+  container: V1Container,
+): V1Job {
+  return {
+    metadata: { name, labels },
+    spec: {
+      completions: n,
+      parallelism: n,
+      completionMode: "Indexed",
+      backoffLimit: 0,
+      activeDeadlineSeconds: deadlineSeconds,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          securityContext: restrictedPod(1000),
+          nodeSelector: GENERATOR_NODES,
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: "kubernetes.io/hostname",
+              whenUnsatisfiable: "DoNotSchedule",
+              nodeTaintsPolicy: "Honor",
+              labelSelector: { matchLabels: { generators: name } },
+            },
+          ],
+          containers: [container],
+        },
+      },
+    },
+  };
 }
