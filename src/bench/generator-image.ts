@@ -7,6 +7,7 @@ import type { Cluster } from "../cluster/index.ts";
 import { onProcessEnd } from "../exit.ts";
 import { scratchDir } from "../files.ts";
 import { underRegistry } from "../images/registry.ts";
+import { sharedByKey } from "../memo.ts";
 import { run, runOrThrow } from "../process.ts";
 import { setting } from "../settings.ts";
 
@@ -24,17 +25,8 @@ const RECIPE = ['ENTRYPOINT ["/bin/node", "/generator.mjs"]', "CMD []", "USER 10
  * hash of its inputs, and reused while they stay the same.
  */
 export function generatorImage(baseImage: string): Promise<string> {
-  let image = built.get(baseImage);
-  if (!image) {
-    image = buildGeneratorImage(baseImage);
-    built.set(baseImage, image);
-    image.catch(() => built.delete(baseImage));
-  }
-  return image;
+  return built(baseImage);
 }
-
-/** One build per base image and process (every run of an in-cluster path asks for it). */
-const built = new Map<string, Promise<string>>();
 
 async function buildGeneratorImage(baseImage: string): Promise<string> {
   if (process.platform !== "linux" || process.arch !== "x64") {
@@ -107,18 +99,8 @@ export type PrePull = (image: PlacedImage) => Promise<void>;
  * cluster the harness started; pushed to VALKEY_REGISTRY for a cluster of your own.
  */
 export function placeGeneratorImage(cluster: Cluster, image: string, prePull: PrePull): Promise<PlacedImage> {
-  const key = `${cluster.kubeconfigPath} ${image}`;
-  let placed = placements.get(key);
-  if (!placed) {
-    placed = place(cluster, image, prePull);
-    placements.set(key, placed);
-    placed.catch(() => placements.delete(key));
-  }
-  return placed;
+  return placements({ cluster, image, prePull });
 }
-
-/** Once per cluster and image in a process (every run of every in-cluster path asks). */
-const placements = new Map<string, Promise<PlacedImage>>();
 
 async function place(cluster: Cluster, image: string, prePull: PrePull): Promise<PlacedImage> {
   if (cluster.imageLoading) {
@@ -140,3 +122,13 @@ async function place(cluster: Cluster, image: string, prePull: PrePull): Promise
   await prePull(placed);
   return placed;
 }
+
+/** One build per base image and process (every run of an in-cluster path asks for it). */
+const built = sharedByKey(buildGeneratorImage);
+
+/** Once per cluster and image in a process (every run of every in-cluster path asks). */
+const placements = sharedByKey(
+  ({ cluster, image, prePull }: { cluster: Cluster; image: string; prePull: PrePull }) =>
+    place(cluster, image, prePull),
+  ({ cluster, image }) => `${cluster.kubeconfigPath} ${image}`,
+);

@@ -4,8 +4,14 @@ import { waitFor } from "../kube/index.ts";
 import type { Credentials, Endpoint } from "../valkey/index.ts";
 import { isClientBound } from "./accounting.ts";
 import type { PlacedImage } from "./generator-image.ts";
-import { percentiles } from "./histogram.ts";
-import { type LoadResult, type LoadSettings, type LoadShare, mergeHistograms, type ShareResult } from "./load.ts";
+import {
+  combineShares,
+  type LoadResult,
+  type LoadSettings,
+  type LoadShare,
+  type ShareResult,
+  splitEvenly,
+} from "./load.ts";
 
 /** What every generator pod is told (VALKEY_GENERATOR); each takes `shares[JOB_COMPLETION_INDEX]`. */
 export interface GeneratorConfig {
@@ -63,10 +69,9 @@ export function splitLoad(settings: LoadSettings, n: number): LoadShare[] {
   if (!Number.isInteger(n) || n < 1 || n > settings.connections) {
     throw new Error(`generators=${n} is not valid: give 1 to the load's connections (${settings.connections})`);
   }
-  const split = (total: number, i: number) => Math.floor(total / n) + (i < total % n ? 1 : 0);
   return Array.from({ length: n }, (_, i) => ({
-    connections: split(settings.connections, i),
-    maxOperations: split(settings.maxOperations, i),
+    connections: splitEvenly(settings.connections, n, i),
+    maxOperations: splitEvenly(settings.maxOperations, n, i),
     rate: 0,
   }));
 }
@@ -76,20 +81,7 @@ export function combineGenerators(parts: readonly GeneratorResult[]): InClusterL
   const first = Math.min(...parts.map((p) => p.startedAtEpochMs ?? 0));
   const last = Math.max(...parts.map((p) => (p.startedAtEpochMs ?? 0) + p.seconds * 1000));
   const windowSeconds = (last - first) / 1000;
-  const histogram = mergeHistograms(parts.map((p) => p.histogram));
-  const errors: Record<string, number> = {};
-  for (const part of parts) {
-    for (const [kind, count] of Object.entries(part.errors)) errors[kind] = (errors[kind] ?? 0) + count;
-  }
-  const operations = parts.reduce((sum, p) => sum + p.operations, 0);
-  const result: LoadResult = {
-    operations,
-    seconds: Number(windowSeconds.toFixed(2)),
-    opsPerSecond: Math.round(operations / windowSeconds),
-    latencyMicros: percentiles(histogram),
-    errors,
-  };
-  histogram.destroy();
+  const result = combineShares(parts, windowSeconds);
   return {
     result,
     windowSeconds,

@@ -116,6 +116,11 @@ export interface ShareResult {
   startedAtEpochMs?: number;
 }
 
+/** Share `i` of `total` split `n` ways: the first shares take the remainder, one each. */
+export function splitEvenly(total: number, n: number, i: number): number {
+  return Math.floor(total / n) + (i < total % n ? 1 : 0);
+}
+
 /** Which generator drives a load. */
 export type LoadEngine = "ioredis" | "lean";
 
@@ -307,7 +312,7 @@ export async function runLoad(
   if (!Number.isInteger(threads) || threads < 1 || threads > settings.connections) {
     throw new Error(`load threads=${threads} is not valid: give 1 to connections (${settings.connections})`);
   }
-  const split = (total: number, i: number) => Math.floor(total / threads) + (i < total % threads ? 1 : 0);
+  const split = (total: number, i: number) => splitEvenly(total, threads, i);
   const completedByThread = new Array<number>(threads).fill(0);
   const report = (i: number) => (completed: number) => {
     completedByThread[i] = completed;
@@ -340,6 +345,11 @@ export async function runLoad(
   // The threads start within milliseconds of each other and run for seconds: the
   // longest share is the run's duration (thread start-up and connecting excluded).
   const seconds = Math.max(...shares.map((part) => part.seconds));
+  return combineShares(shares, seconds);
+}
+
+/** The shares of one load added up: every operation and error, one histogram of all their samples, throughput over `seconds`. */
+export function combineShares(shares: readonly ShareResult[], seconds: number): LoadResult {
   const histogram = mergeHistograms(shares.map((part) => part.histogram));
   const lag = shares.every((part) => part.sendLag)
     ? mergeHistograms(shares.map((part) => part.sendLag as string))

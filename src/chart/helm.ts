@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fillOnce } from "../files.ts";
+import { sharedByKey } from "../memo.ts";
 import { run, runOrThrow } from "../process.ts";
 import { cacheDir, setting } from "../settings.ts";
 
@@ -69,13 +70,7 @@ export class Helm {
    * `auto`: the helm on PATH when its version is supported, else the pinned Helm 4.
    */
   static resolve(choice: HelmChoice): Promise<Helm> {
-    let resolved = resolving.get(choice);
-    if (!resolved) {
-      resolved = resolveUncached(choice);
-      resolving.set(choice, resolved);
-      resolved.catch(() => resolving.delete(choice));
-    }
-    return resolved;
+    return resolving(choice);
   }
 
   /** The Helm chosen by VALKEY_HELM (auto when unset). */
@@ -135,24 +130,16 @@ export class Helm {
   }
 }
 
-/** One resolution per choice and process: concurrent callers share a build. */
-const resolving = new Map<HelmChoice, Promise<Helm>>();
-
 async function resolveUncached(choice: HelmChoice): Promise<Helm> {
   const plan = await Helm.plan(choice);
   if (plan.source !== "build") return Helm.at(plan.binary as string);
   // auto and 4 may both fall to the same build: one per major and process.
-  const major: HelmMajor = choice === "3" ? "3" : "4";
-  let build = building.get(major);
-  if (!build) {
-    build = buildHelm(major);
-    building.set(major, build);
-    build.catch(() => building.delete(major));
-  }
-  return Helm.at(await build);
+  return Helm.at(await building(choice === "3" ? "3" : "4"));
 }
 
-const building = new Map<HelmMajor, Promise<string>>();
+/** One resolution per choice and process: concurrent callers share a build. */
+const resolving = sharedByKey(resolveUncached);
+const building = sharedByKey((major: HelmMajor) => buildHelm(major));
 
 /** Keeps helm's own caches and repository config inside the harness's cache. */
 function helmEnv(): NodeJS.ProcessEnv {
